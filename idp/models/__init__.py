@@ -1,0 +1,11 @@
+"""SQLModel tables of the identity provider; importing this registers them all in the metadata."""
+from __future__ import annotations
+
+from idp.models.account import Account
+from idp.models.audit import AuditEvent
+from idp.models.client import Client
+from idp.models.consent import Consent
+from idp.models.keys import SigningKey
+from idp.models.tokens import RefreshToken
+
+__all__ = ["Account", "AuditEvent", "Client", "Consent", "RefreshToken", "SigningKey"]

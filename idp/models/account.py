@@ -1,0 +1,26 @@
+"""Accounts: a person or an enterprise, with a stable internal id."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from idp.models._base import new_id, when
+
+
+class Account(SQLModel, table=True):
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    kind: str = Field(default="person", max_length=16)  # person | enterprise
+    status: str = Field(default="active", max_length=16)  # active | disabled
+    username: str = Field(unique=True, index=True, max_length=128)
+    password_hash: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, max_length=255)
+    given_name: str | None = Field(default=None, max_length=128)
+    family_name: str | None = Field(default=None, max_length=128)
+    email: str | None = Field(default=None, max_length=255)
+    email_verified: bool = False
+    phone_number: str | None = Field(default=None, max_length=32)
+    phone_number_verified: bool = False
+    locale: str | None = Field(default=None, max_length=16)
+    created_at: datetime = when()
+    updated_at: datetime = when()

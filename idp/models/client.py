@@ -1,0 +1,26 @@
+"""Relying parties registered as OpenID Connect clients."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Field, SQLModel
+
+from idp.models._base import json_list, when
+
+
+class Client(SQLModel, table=True):
+    client_id: str = Field(primary_key=True, max_length=64)
+    secret_digest: str | None = Field(default=None, max_length=128)  # SHA-256 of the secret; None: public
+    name: str = Field(max_length=255)
+    redirect_uris: list[str] = json_list()
+    post_logout_redirect_uris: list[str] = json_list()
+    grant_types: list[str] = json_list()
+    response_types: list[str] = json_list()
+    scope: str = Field(default="openid profile email phone", max_length=1024)
+    token_endpoint_auth_method: str = Field(default="client_secret_basic", max_length=64)
+    first_party: bool = False
+    subject_type: str = Field(default="pairwise", max_length=16)  # pairwise | public
+    sector_identifier: str | None = Field(default=None, max_length=255)
+    id_token_signed_response_alg: str = Field(default="RS256", max_length=16)
+    created_at: datetime = when()
+    updated_at: datetime = when()

@@ -1,0 +1,255 @@
+"""One typed Settings object, read from the environment (a TOML file may add to it).
+
+Every option is listed in ``OPTIONS`` with its embedded default and a one-line doc; the README's
+configuration table is generated from the same list (``yihao config --markdown``).
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """Invalid configuration: names the setting and says what is wrong, in one line."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+
+
+@dataclass(frozen=True)
+class Option:
+    env: str
+    attr: str
+    default: str
+    doc: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("YIHAO_ISSUER", "issuer", "http://127.0.0.1:8000", "Issuer URL; https required except on loopback."),
+    Option("YIHAO_BIND", "bind", "127.0.0.1:8000", "host:port that `yihao serve` listens on."),
+    Option("YIHAO_DATABASE_URL", "database_url", "sqlite:///./var/yihao.db", "SQLAlchemy URL: SQLite (embedded) or postgresql://… (production)."),
+    Option("YIHAO_REDIS_URL", "redis_url", "", "Redis URL for the ephemeral store; unset → in-process store (one worker only)."),
+    Option("YIHAO_REDIS_PREFIX", "redis_prefix", "yihao:", "Prefix of every Redis key (several deployments may share one Redis)."),
+    Option("YIHAO_MASTER_KEY", "master_key", "", "Base64url 32-byte master key; required in production, generated into ./var/ when embedded."),
+    Option("YIHAO_MASTER_KEY_FILE", "master_key_file", "", "File holding the master key (alternative to YIHAO_MASTER_KEY)."),
+    Option("YIHAO_VAR_DIR", "var_dir", "./var", "Folder for the embedded database and generated master key."),
+    Option("YIHAO_REGISTRATION", "registration", "token", "Dynamic client registration policy: open | token."),
+    Option("YIHAO_WORKERS", "workers", "1", "Worker processes for `yihao serve` (>1 needs Redis)."),
+    Option("YIHAO_THREADS", "threads", "16", "Thread-pool size per worker for the synchronous core."),
+    Option("YIHAO_ACCESS_TOKEN_TTL", "access_token_ttl", "600", "Access-token lifetime, seconds."),
+    Option("YIHAO_ID_TOKEN_TTL", "id_token_ttl", "600", "ID-token lifetime, seconds."),
+    Option("YIHAO_CODE_TTL", "code_ttl", "60", "Authorization-code lifetime, seconds."),
+    Option("YIHAO_INTERACTION_TTL", "interaction_ttl", "900", "Time a person has to finish a login/consent interaction, seconds."),
+    Option("YIHAO_SESSION_IDLE_TTL", "session_idle_ttl", "28800", "SSO session idle lifetime, seconds."),
+    Option("YIHAO_SESSION_MAX_TTL", "session_max_ttl", "86400", "SSO session absolute lifetime, seconds."),
+    Option("YIHAO_ARGON2_MEMORY_KIB", "argon2_memory_kib", "19456", "argon2id memory cost (OWASP: 19456 KiB)."),
+    Option("YIHAO_ARGON2_TIME_COST", "argon2_time_cost", "2", "argon2id iterations (OWASP: 2)."),
+    Option("YIHAO_ARGON2_PARALLELISM", "argon2_parallelism", "1", "argon2id lanes (OWASP: 1)."),
+    Option("YIHAO_ACCESS_TOKEN_ALG", "access_token_alg", "RS256", "JWS algorithm of access tokens: RS256 | ES256 | EdDSA."),
+    Option("YIHAO_MAX_BODY_BYTES", "max_body_bytes", "65536", "Largest request body accepted, bytes."),
+    Option("YIHAO_DEFAULT_LOCALE", "default_locale", "zh-CN", "Page language when the browser asks for none we have: zh-CN | en."),
+    Option("YIHAO_LOG_LEVEL", "log_level", "INFO", "Log level: DEBUG | INFO | WARNING | ERROR."),
+    Option("YIHAO_DEMO", "demo", "false", "Seed the demo citizen and relying party and serve /demo."),
+)
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+_ALGS = ("RS256", "ES256", "EdDSA")
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost names and loopback addresses (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str
+    bind: str
+    database_url: str
+    redis_url: str | None
+    redis_prefix: str
+    master_key: str
+    master_key_file: str
+    var_dir: Path
+    registration: str
+    workers: int
+    threads: int
+    access_token_ttl: int
+    id_token_ttl: int
+    code_ttl: int
+    interaction_ttl: int
+    session_idle_ttl: int
+    session_max_ttl: int
+    argon2_memory_kib: int
+    argon2_time_cost: int
+    argon2_parallelism: int
+    access_token_alg: str
+    max_body_bytes: int
+    default_locale: str
+    log_level: str
+    demo: bool
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        """SQLite database: the laptop mode, where a master key may be generated."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Secure cookies everywhere but plain-HTTP loopback."""
+        return urlsplit(self.issuer).scheme == "https"
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.bind.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    def replace(self, **changes: Any) -> Settings:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+def _int(name: str, raw: str, minimum: int = 0) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(name, f"must be true or false, got {raw!r}")
+
+
+def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    if raw not in allowed:
+        raise ConfigError(name, f"must be one of {' | '.join(allowed)}, got {raw!r}")
+    return raw
+
+
+def _issuer(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("YIHAO_ISSUER", f"must be an absolute http(s) URL, got {raw!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError("YIHAO_ISSUER", "must not have a query or fragment")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigError("YIHAO_ISSUER", "must use https (plain http is accepted only on loopback)")
+    return raw.rstrip("/")
+
+
+def _bind(raw: str) -> str:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError("YIHAO_BIND", f"must be host:port, got {raw!r}")
+    return raw
+
+
+def _database_url(raw: str) -> str:
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://"):]
+    if raw.startswith("postgresql://"):
+        raw = "postgresql+psycopg://" + raw[len("postgresql://"):]
+    if not (raw.startswith("sqlite:///") or raw.startswith("postgresql+psycopg://")):
+        raise ConfigError("YIHAO_DATABASE_URL", "must be sqlite:///PATH or postgresql://…")
+    return raw
+
+
+def _redis_url(raw: str) -> str | None:
+    if not raw:
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("YIHAO_REDIS_URL", "must be redis://, rediss:// or unix://")
+    return raw
+
+
+_PARSERS: dict[str, Callable[[str, str], Any]] = {
+    "issuer": lambda n, v: _issuer(v),
+    "bind": lambda n, v: _bind(v),
+    "database_url": lambda n, v: _database_url(v),
+    "redis_url": lambda n, v: _redis_url(v),
+    "var_dir": lambda n, v: Path(v),
+    "registration": lambda n, v: _choice(n, v, ("open", "token")),
+    "workers": lambda n, v: _int(n, v, 1),
+    "threads": lambda n, v: _int(n, v, 1),
+    "access_token_ttl": lambda n, v: _int(n, v, 30),
+    "id_token_ttl": lambda n, v: _int(n, v, 30),
+    "code_ttl": lambda n, v: _int(n, v, 5),
+    "interaction_ttl": lambda n, v: _int(n, v, 30),
+    "session_idle_ttl": lambda n, v: _int(n, v, 60),
+    "session_max_ttl": lambda n, v: _int(n, v, 60),
+    "argon2_memory_kib": lambda n, v: _int(n, v, 8),
+    "argon2_time_cost": lambda n, v: _int(n, v, 1),
+    "argon2_parallelism": lambda n, v: _int(n, v, 1),
+    "access_token_alg": lambda n, v: _choice(n, v, _ALGS),
+    "max_body_bytes": lambda n, v: _int(n, v, 1024),
+    "default_locale": lambda n, v: _choice(n, v, ("zh-CN", "en")),
+    "log_level": lambda n, v: _choice(n, v.upper(), ("DEBUG", "INFO", "WARNING", "ERROR")),
+    "demo": _bool,
+}
+
+
+def _from_toml(path: str) -> dict[str, str]:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError("YIHAO_CONFIG", f"cannot read {path}: {exc}") from None
+    by_attr = {o.attr: o.env for o in OPTIONS}
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        env = by_attr.get(key) or (key if key in {o.env for o in OPTIONS} else None)
+        if env is None:
+            raise ConfigError("YIHAO_CONFIG", f"unknown setting {key!r} in {path}")
+        out[env] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings: defaults, then the TOML file named by YIHAO_CONFIG, then the environment."""
+    env = dict(os.environ if environ is None else environ)
+    merged: dict[str, str] = {o.env: o.default for o in OPTIONS}
+    if env.get("YIHAO_CONFIG"):
+        merged.update(_from_toml(env["YIHAO_CONFIG"]))
+    merged.update({o.env: env[o.env] for o in OPTIONS if o.env in env})
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = merged[option.env].strip()
+        parser = _PARSERS.get(option.attr)
+        values[option.attr] = parser(option.env, raw) if parser else raw
+    settings = Settings(**values)
+    if settings.session_max_ttl < settings.session_idle_ttl:
+        raise ConfigError("YIHAO_SESSION_MAX_TTL", "must not be shorter than YIHAO_SESSION_IDLE_TTL")
+    if settings.workers > 1 and settings.redis_url is None:
+        raise ConfigError("YIHAO_WORKERS", "more than one worker needs YIHAO_REDIS_URL (shared store)")
+    if not settings.embedded and not (settings.master_key or settings.master_key_file):
+        raise ConfigError("YIHAO_MASTER_KEY", "required when YIHAO_DATABASE_URL is not SQLite")
+    return settings
+
+
+def options_markdown() -> str:
+    """The configuration table of the README."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    rows += [f"| `{o.env}` | `{o.default or '(unset)'}` | {o.doc} |" for o in OPTIONS]
+    return "\n".join(rows)
