@@ -1,0 +1,238 @@
+"""Contract suite for the ephemeral store: every backend must pass the same tests."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from uuid import uuid4
+
+import pytest
+import redis
+
+from idp.store.ephemeral import EphemeralStore, get_json, open_store, put_json, take_json
+from idp.store.memory import MemoryStore
+
+REDIS_URL = os.environ.get("YIHAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+StoreFactory = Callable[[], EphemeralStore]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Return the test Redis URL, skipping (failing in CI) when it is unreachable."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1.0, socket_timeout=1.0)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        reason = f"Redis not reachable at {REDIS_URL} (set YIHAO_TEST_REDIS_URL): {exc}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must test the Redis backend; {reason}")
+        pytest.skip(reason)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture(params=["memory", "redis"])
+def make_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
+    """Yield a factory of isolated stores of one backend; each gets its own random prefix."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    opened: list[tuple[EphemeralStore, str]] = []
+
+    def factory() -> EphemeralStore:
+        prefix = f"yihao-test:{uuid4().hex}:"
+        store = open_store(url, prefix)
+        opened.append((store, prefix))
+        return store
+
+    yield factory
+    for store, _ in opened:
+        store.close()
+    if url is not None:
+        _delete_prefixes(url, [prefix for _, prefix in opened])
+
+
+def _delete_prefixes(url: str, prefixes: list[str]) -> None:
+    """Remove every key the test wrote, through a raw client used for cleanup only."""
+    client = redis.Redis.from_url(url)
+    try:
+        for prefix in prefixes:
+            keys = list(client.scan_iter(match=f"{prefix}*"))
+            if keys:
+                client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def store(make_store: StoreFactory) -> EphemeralStore:
+    """One store of the backend under test."""
+    return make_store()
+
+
+def test_put_then_get_returns_the_value(store: EphemeralStore) -> None:
+    store.put("k", b"\x00value\xff", ttl=10)
+    assert store.get("k") == b"\x00value\xff"
+
+
+def test_put_overwrites_an_existing_value(store: EphemeralStore) -> None:
+    store.put("k", b"old", ttl=10)
+    store.put("k", b"new", ttl=10)
+    assert store.get("k") == b"new"
+
+
+def test_get_after_ttl_expiry_returns_none(store: EphemeralStore) -> None:
+    store.put("k", b"v", ttl=0.2)
+    time.sleep(0.3)
+    assert store.get("k") is None
+    assert store.ttl("k") is None
+
+
+def test_get_of_a_missing_key_returns_none(store: EphemeralStore) -> None:
+    assert store.get("never-set") is None
+
+
+def test_add_sets_an_absent_key(store: EphemeralStore) -> None:
+    assert store.add("k", b"v", ttl=10) is True
+    assert store.get("k") == b"v"
+
+
+def test_add_refuses_an_existing_key_and_keeps_the_old_value(store: EphemeralStore) -> None:
+    store.put("k", b"first", ttl=10)
+    assert store.add("k", b"second", ttl=10) is False
+    assert store.get("k") == b"first"
+
+
+def test_add_succeeds_again_once_the_old_value_expired(store: EphemeralStore) -> None:
+    store.add("k", b"first", ttl=0.2)
+    time.sleep(0.3)
+    assert store.add("k", b"second", ttl=10) is True
+    assert store.get("k") == b"second"
+
+
+def test_take_returns_the_value_once_then_none(store: EphemeralStore) -> None:
+    store.put("code", b"payload", ttl=10)
+    assert store.take("code") == b"payload"
+    assert store.take("code") is None
+    assert store.get("code") is None
+
+
+def test_take_is_atomic_under_concurrency(store: EphemeralStore) -> None:
+    racers, rounds = 16, 50
+    with ThreadPoolExecutor(max_workers=racers) as pool:
+        for n in range(rounds):
+            key = f"code:{n}"
+            store.put(key, b"payload", ttl=10)
+            start = threading.Barrier(racers)
+
+            def race(key: str = key, start: threading.Barrier = start) -> bytes | None:
+                start.wait(timeout=5)
+                return store.take(key)
+
+            results = list(pool.map(lambda _: race(), range(racers)))
+            assert results.count(b"payload") == 1, f"round {n}: {results}"
+            assert results.count(None) == racers - 1
+
+
+def test_incr_counts_from_one(store: EphemeralStore) -> None:
+    assert [store.incr("hits", ttl=10) for _ in range(3)] == [1, 2, 3]
+    assert store.get("hits") == b"3"
+
+
+def test_incr_keeps_the_ttl_set_by_the_first_increment(store: EphemeralStore) -> None:
+    store.incr("hits", ttl=0.5)
+    store.incr("hits", ttl=100)
+    remaining = store.ttl("hits")
+    assert remaining is not None
+    assert 0 < remaining <= 0.5
+
+
+def test_incr_on_an_expired_key_restarts_at_one(store: EphemeralStore) -> None:
+    store.incr("hits", ttl=0.2)
+    store.incr("hits", ttl=0.2)
+    time.sleep(0.3)
+    assert store.incr("hits", ttl=10) == 1
+
+
+def test_incr_is_atomic_under_concurrency(store: EphemeralStore) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        counts = list(pool.map(lambda _: store.incr("hits", ttl=10), range(200)))
+    assert sorted(counts) == list(range(1, 201))
+
+
+def test_delete_removes_the_key(store: EphemeralStore) -> None:
+    store.put("k", b"v", ttl=10)
+    store.delete("k")
+    assert store.get("k") is None
+
+
+def test_delete_of_a_missing_key_is_a_no_op(store: EphemeralStore) -> None:
+    store.delete("never-set")
+    assert store.get("never-set") is None
+
+
+def test_ttl_reports_the_remaining_seconds(store: EphemeralStore) -> None:
+    store.put("k", b"v", ttl=30)
+    remaining = store.ttl("k")
+    assert remaining is not None
+    assert 29 < remaining <= 30
+
+
+def test_ttl_of_a_missing_key_is_none(store: EphemeralStore) -> None:
+    assert store.ttl("never-set") is None
+
+
+@pytest.mark.parametrize("ttl", [0, -1, float("nan")])
+def test_a_non_positive_ttl_is_rejected(store: EphemeralStore, ttl: float) -> None:
+    with pytest.raises(ValueError):
+        store.put("k", b"v", ttl=ttl)
+    assert store.get("k") is None
+
+
+def test_ping_is_true_when_reachable(store: EphemeralStore) -> None:
+    assert store.ping() is True
+
+
+def test_json_helpers_round_trip(store: EphemeralStore) -> None:
+    session = {"sub": "u-1", "amr": ["pwd", "otp"], "name": "张三", "auth_time": 1700000000}
+    put_json(store, "sso:1", session, ttl=10)
+    assert get_json(store, "sso:1") == session
+    assert take_json(store, "sso:1") == session
+    assert take_json(store, "sso:1") is None
+
+
+def test_json_is_stored_compactly(store: EphemeralStore) -> None:
+    put_json(store, "sso:1", {"a": [1, 2]}, ttl=10)
+    assert store.get("sso:1") == b'{"a":[1,2]}'
+
+
+def test_stores_with_different_prefixes_do_not_see_each_other(make_store: StoreFactory) -> None:
+    first, second = make_store(), make_store()
+    first.put("k", b"first", ttl=10)
+    assert second.get("k") is None
+    assert second.add("k", b"second", ttl=10) is True
+    assert first.get("k") == b"first"
+    assert second.take("k") == b"second"
+    assert first.get("k") == b"first"
+
+
+def test_redis_ping_is_false_when_unreachable_instead_of_raising() -> None:
+    # Port 1 on loopback refuses connections at once; the store must swallow the error.
+    store = open_store("redis://127.0.0.1:1/0", prefix=f"yihao-test:{uuid4().hex}:")
+    try:
+        assert store.ping() is False
+    finally:
+        store.close()
+
+
+def test_memory_store_purges_expired_entries_so_memory_stays_bounded() -> None:
+    store = MemoryStore(sweep_every=8)
+    for n in range(8):
+        store.put(f"old:{n}", b"v", ttl=0.05)
+    time.sleep(0.1)
+    for n in range(8):
+        store.put(f"new:{n}", b"v", ttl=10)
+    assert len(store) == 8
