@@ -1,0 +1,84 @@
+"""create_app(settings) -> the ASGI application: routes, middleware, error pages, lifespan."""
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any, AsyncIterator
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from idp.core import Core, build_core
+from idp.endpoints.discovery import metadata
+from idp.events import address_var
+from idp.interaction.pages import negotiate, render
+from idp.logs import configure_logging
+from idp.middleware.access_log import AccessLog
+from idp.middleware.body_limit import BodyLimit
+from idp.middleware.metrics import Metrics
+from idp.middleware.request_id import RequestId
+from idp.middleware.security_headers import SecurityHeaders
+from idp.oauth.flow import Flow
+from idp.routes import routes
+from idp.settings import Settings
+
+MACHINE_PREFIXES = ("/token", "/userinfo", "/jwks", "/.well-known", "/healthz", "/readyz", "/metrics")
+
+
+class ClientAddress:
+    """Puts the peer address where audit records find it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("client"):
+            address_var.set(scope["client"][0])
+        await self.app(scope, receive, send)
+
+
+def _error(request: Request, status: int, error: str, description: str) -> Response:
+    if request.url.path.startswith(MACHINE_PREFIXES):
+        return JSONResponse({"error": error, "error_description": description}, status_code=status)
+    locale = negotiate(request, request.app.state.core.settings.default_locale)
+    return render(request, "error.html", {"error": error, "error_description": description}, locale=locale,
+                  status=status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    names = {404: "not_found", 405: "method_not_allowed"}
+    return _error(request, exc.status_code, names.get(exc.status_code, "invalid_request"), exc.detail)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return _error(request, 500, "server_error", "an unexpected error occurred; it has been logged")
+
+
+def create_app(settings: Settings, core: Core | None = None) -> Starlette:
+    configure_logging(settings.log_level)
+    core = core or build_core(settings, migrate=settings.embedded)
+    core.keys.ensure()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        yield
+        core.close()
+
+    middleware = [
+        Middleware(RequestId), Middleware(ClientAddress), Middleware(AccessLog), Middleware(Metrics),
+        Middleware(SecurityHeaders, hsts=settings.secure_cookies),
+        Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+    ]
+    handlers: dict[Any, Any] = {HTTPException: _http_error, Exception: _server_error}
+    app = Starlette(routes=routes(settings), middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
+    app.state.core = core
+    app.state.flow = Flow(core)
+    app.state.discovery_json = json.dumps(metadata(settings), separators=(",", ":")).encode()
+    return app

@@ -1,0 +1,47 @@
+"""`yihao clients create …`: register a relying party; the secret is printed once."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from idp import events
+from idp.cli.common import open_core
+from idp.clients import ClientInputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("clients", help="relying parties (OpenID Connect clients)")
+    verbs = parser.add_subparsers(dest="clients_verb", required=True)
+    create = verbs.add_parser("create", help="register a client")
+    create.add_argument("--name", required=True)
+    create.add_argument("--redirect-uri", action="append", required=True, dest="redirect_uris")
+    create.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_redirect_uris")
+    create.add_argument("--public", action="store_true", help="no secret; PKCE required (native and browser apps)")
+    create.add_argument("--first-party", action="store_true", help="trusted city app: no consent prompt")
+    create.add_argument("--scope", help="scopes the client may ask for (default: openid profile email phone)")
+    create.add_argument("--client-id", help="choose the client_id (default: random)")
+    create.add_argument("--json", action="store_true", help="print client_id (and client_secret) as JSON")
+    create.set_defaults(run=run_create)
+
+
+def run_create(args: argparse.Namespace) -> int:
+    _settings, core = open_core()
+    try:
+        client, secret = core.clients.create(
+            name=args.name, redirect_uris=args.redirect_uris, public=args.public, first_party=args.first_party,
+            post_logout_redirect_uris=args.post_logout_redirect_uris, scope=args.scope, client_id=args.client_id)
+        events.record(events.CLIENT_CREATED, actor="cli", client_id=client.client_id)
+    except ClientInputError as exc:
+        print(f"yihao: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        core.close()
+    out = {"client_id": client.client_id} | ({"client_secret": secret} if secret else {})
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print("\n".join(f"{k}: {v}" for k, v in out.items()))
+        if secret:
+            print("(the secret is shown only this once)")
+    return 0

@@ -1,0 +1,47 @@
+"""`yihao serve`: upgrade the embedded database, make keys, seed the demo, run the workers."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+
+from idp.cli.common import open_core
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("serve", help="run the identity provider")
+    parser.add_argument("--demo", action="store_true", help="seed and serve the demo citizen and relying party")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.demo:
+        os.environ["YIHAO_DEMO"] = "true"  # the workers read the same environment
+    settings, core = open_core()
+    try:
+        core.keys.ensure()
+        credentials = None
+        if settings.demo:
+            from idp.demo import seed_demo
+
+            credentials = seed_demo(core)
+    finally:
+        core.close()
+    if settings.workers > 1:
+        metrics_dir = settings.var_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    host, port = settings.host_port
+    print(f"Yihao OpenID Provider: {settings.issuer} (listening on {settings.bind}, "
+          f"{'embedded' if settings.embedded else 'production'} mode, {settings.workers} worker(s))", flush=True)
+    print(f"  discovery: {settings.issuer}/.well-known/openid-configuration", flush=True)
+    if credentials:
+        print(f"  demo relying party: {settings.issuer}/demo", flush=True)
+        print(f"  demo citizen: username {credentials.username}  password {credentials.password}", flush=True)
+    uvicorn.run("idp.asgi:app_from_env", factory=True, host=host, port=port, workers=settings.workers,
+                log_config=None, access_log=False, server_header=False, timeout_graceful_shutdown=20,
+                lifespan="on")
+    return 0

@@ -1,0 +1,190 @@
+"""Registered clients: creation, secrets (shown once, stored by digest), lookup with a bounded cache."""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from idp.crypto import digest, equal, random_token
+from idp.models import Client
+from idp.store.ephemeral import EphemeralStore
+
+VERSION_KEY = "clients:version"
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+
+
+class ClientInputError(ValueError):
+    """Client metadata that cannot be accepted; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class RegisteredClient(ClientMixin):
+    """A client as authlib sees it: immutable, safe to cache and share between threads."""
+
+    client_id: str
+    name: str
+    secret_digest: str | None
+    redirect_uris: tuple[str, ...]
+    post_logout_redirect_uris: tuple[str, ...]
+    grant_types: tuple[str, ...]
+    response_types: tuple[str, ...]
+    scope: str
+    token_endpoint_auth_method: str
+    first_party: bool
+    subject_type: str
+    sector_identifier: str
+    id_token_signed_response_alg: str
+    allowed_scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return ""
+        return list_to_scope([s for s in scope_to_list(scope) if s in self.allowed_scopes])
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        # RFC 9700 §2.1: exact string matching, no wildcards, no normalisation.
+        return redirect_uri in self.redirect_uris
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return self.secret_digest is not None and equal(digest(client_secret), self.secret_digest)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        # A secret may travel in the Basic header or the body: the same secret, the same strength.
+        if self.token_endpoint_auth_method in SECRET_METHODS:
+            return method in SECRET_METHODS
+        return method == self.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type in self.response_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+def _registered(row: Client) -> RegisteredClient:
+    sector = row.sector_identifier or (urlsplit(row.redirect_uris[0]).hostname or "" if row.redirect_uris else "")
+    return RegisteredClient(
+        client_id=row.client_id,
+        name=row.name,
+        secret_digest=row.secret_digest,
+        redirect_uris=tuple(row.redirect_uris),
+        post_logout_redirect_uris=tuple(row.post_logout_redirect_uris),
+        grant_types=tuple(row.grant_types),
+        response_types=tuple(row.response_types),
+        scope=row.scope,
+        token_endpoint_auth_method=row.token_endpoint_auth_method,
+        first_party=row.first_party,
+        subject_type=row.subject_type,
+        sector_identifier=sector,
+        id_token_signed_response_alg=row.id_token_signed_response_alg,
+        allowed_scopes=frozenset(scope_to_list(row.scope)),
+    )
+
+
+def validate_redirect_uri(uri: str) -> str:
+    """Absolute, no fragment, https except loopback or a private-use scheme (RFC 8252)."""
+    from idp.settings import is_loopback_host
+
+    parts = urlsplit(uri)
+    if not parts.scheme:
+        raise ClientInputError(f"redirect_uri {uri!r} must be an absolute URI")
+    if parts.fragment or "#" in uri:
+        raise ClientInputError(f"redirect_uri {uri!r} must not contain a fragment")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ClientInputError(f"redirect_uri {uri!r} must use https (http only on loopback)")
+    if parts.scheme == "https" and not parts.hostname:
+        raise ClientInputError(f"redirect_uri {uri!r} has no host")
+    if parts.scheme not in ("http", "https") and "." not in parts.scheme:
+        raise ClientInputError(f"redirect_uri {uri!r}: a private-use scheme must be a reversed domain name")
+    return uri
+
+
+class ClientRegistry:
+    """Reads clients through a per-worker cache invalidated by a version number in the store."""
+
+    def __init__(self, engine: Engine, store: EphemeralStore, *, max_age: float = 30.0) -> None:
+        self._sessions = sessionmaker(engine, class_=Session, expire_on_commit=False)
+        self._store = store
+        self._max_age = max_age
+        self._cache: dict[str, tuple[float, RegisteredClient | None]] = {}
+        self._version: bytes | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self, client_id: str) -> RegisteredClient | None:
+        if not client_id or len(client_id) > 64:
+            return None
+        self._check_version()
+        hit = self._cache.get(client_id)
+        now = time.monotonic()
+        if hit and now - hit[0] < self._max_age:
+            return hit[1]
+        with self._sessions() as session:
+            row = session.get(Client, client_id)
+        client = _registered(row) if row else None
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[client_id] = (now, client)
+        return client
+
+    def _check_version(self) -> None:
+        now = time.monotonic()
+        if now - self._checked_at < 1.0:
+            return
+        self._checked_at = now
+        version = self._store.get(VERSION_KEY)
+        if version != self._version:
+            with self._lock:
+                self._cache.clear()
+                self._version = version
+
+    def create(self, *, name: str, redirect_uris: list[str], public: bool = False, first_party: bool = False,
+               post_logout_redirect_uris: list[str] | None = None, scope: str | None = None,
+               grant_types: list[str] | None = None, client_id: str | None = None,
+               subject_type: str = "pairwise") -> tuple[RegisteredClient, str | None]:
+        """Register a client; returns it and its secret (None for public clients), shown this once."""
+        if not name.strip():
+            raise ClientInputError("name must not be empty")
+        if not redirect_uris:
+            raise ClientInputError("at least one redirect_uri is required")
+        for uri in list(redirect_uris) + list(post_logout_redirect_uris or []):
+            validate_redirect_uri(uri)
+        secret = None if public else random_token(32)  # 256 bits of entropy
+        row = Client(
+            client_id=client_id or random_token(16),
+            secret_digest=digest(secret) if secret else None,
+            name=name.strip(),
+            redirect_uris=list(dict.fromkeys(redirect_uris)),
+            post_logout_redirect_uris=list(post_logout_redirect_uris or []),
+            grant_types=grant_types or ["authorization_code"],
+            response_types=["code"],
+            scope=scope or " ".join(s for s in SUPPORTED_SCOPES if s != "offline_access"),
+            token_endpoint_auth_method="none" if public else "client_secret_basic",
+            first_party=first_party,
+            subject_type=subject_type,
+        )
+        with self._sessions() as session, session.begin():
+            if session.get(Client, row.client_id) is not None:
+                raise ClientInputError(f"client_id {row.client_id!r} already exists")
+            session.add(row)
+        self._store.incr(VERSION_KEY, ttl=10 * 365 * 86400)
+        return _registered(row), secret

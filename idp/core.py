@@ -1,0 +1,60 @@
+"""Everything a worker needs, built once from Settings: database, store, keys, clients, OAuth core."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from idp import db, events
+from idp.accounts import Accounts
+from idp.authn.password import Passwords
+from idp.clients import ClientRegistry
+from idp.consents import Consents
+from idp.crypto import MasterKey, load_master_key
+from idp.grants.authorization_code import AuthorizationCodeGrant, PkceS256
+from idp.keys import KeyRing
+from idp.oauth.server import YihaoServer
+from idp.sessions import Sessions
+from idp.settings import Settings
+from idp.store.ephemeral import EphemeralStore, open_store
+from idp.tokens import TokenIssuer
+
+
+@dataclass
+class Core:
+    settings: Settings
+    engine: Engine
+    store: EphemeralStore
+    master: MasterKey
+    keys: KeyRing
+    clients: ClientRegistry
+    accounts: Accounts
+    consents: Consents
+    sessions: Sessions
+    issuer: TokenIssuer
+    server: YihaoServer
+
+    def close(self) -> None:
+        self.store.close()
+        self.engine.dispose()
+
+
+def build_core(settings: Settings, *, store: EphemeralStore | None = None, migrate: bool = False) -> Core:
+    """Wire the parts; `migrate` upgrades the schema first (the embedded default does)."""
+    master = load_master_key(settings)
+    engine = db.make_engine(settings.database_url, pool_size=max(5, settings.threads))
+    if migrate:
+        db.upgrade(engine)
+    store = store or open_store(settings.redis_url, settings.redis_prefix)
+    events.configure(engine)
+    keys = KeyRing(engine, master, store)
+    clients = ClientRegistry(engine, store)
+    issuer = TokenIssuer(settings, keys, store, master.derive("pairwise-subject"), master.aead("access-token-ref"))
+    server = YihaoServer(clients, issuer)
+    grant = type("CodeGrant", (AuthorizationCodeGrant,), {"store": store, "code_ttl": settings.code_ttl,
+                                                 "reuse_ttl": settings.access_token_ttl + 60})
+    server.register_grant(grant, [PkceS256(required=True)])
+    passwords = Passwords(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
+    return Core(settings=settings, engine=engine, store=store, master=master, keys=keys, clients=clients,
+                accounts=Accounts(engine, passwords), consents=Consents(engine), sessions=Sessions(store, settings),
+                issuer=issuer, server=server)

@@ -1,0 +1,45 @@
+"""OpenID Provider metadata (OIDC Discovery 1.0 §3): advertises what works, nothing else."""
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp.clients import SUPPORTED_SCOPES
+from idp.settings import Settings
+
+
+def metadata(settings: Settings) -> dict[str, Any]:
+    iss = settings.issuer
+    return {
+        "issuer": iss,
+        "authorization_endpoint": f"{iss}/authorize",
+        "token_endpoint": f"{iss}/token",
+        "userinfo_endpoint": f"{iss}/userinfo",
+        "jwks_uri": f"{iss}/jwks",
+        "scopes_supported": list(SUPPORTED_SCOPES[:-1]),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query", "form_post"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["pairwise", "public"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
+                             "at_hash", "name", "given_name", "family_name", "locale", "updated_at",
+                             "preferred_username", "email", "email_verified", "phone_number",
+                             "phone_number_verified"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "authorization_response_iss_parameter_supported": True,
+        "ui_locales_supported": ["zh-CN", "en"],
+        "claims_locales_supported": ["zh-CN"],
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+    }
+
+
+async def discovery(request: Request) -> Response:
+    body: bytes = request.app.state.discovery_json
+    return Response(body, media_type="application/json", headers={"Cache-Control": "public, max-age=300"})

@@ -1,0 +1,59 @@
+"""Pages for people through one helper: both locales (zh-CN default, English), CSP nonce, no cache."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from idp.crypto import random_token
+
+LOCALES = ("zh-CN", "en")
+_HERE = Path(__file__).resolve().parent.parent
+_env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(["html"]))
+
+
+@lru_cache(maxsize=None)
+def catalogue(locale: str) -> dict[str, str]:
+    return json.loads((_HERE / "locales" / f"{locale}.json").read_text(encoding="utf-8"))
+
+
+def translate(locale: str, key: str, **values: Any) -> str:
+    text = catalogue(locale).get(key) or catalogue("en").get(key) or key
+    return text.format(**values) if values else text
+
+
+def negotiate(request: Request, default: str, ui_locales: str | None = None) -> str:
+    """`lang` query parameter, then the client's ui_locales, then Accept-Language, then the default."""
+    wanted = [request.query_params.get("lang", "")] + (ui_locales or "").split()
+    wanted += [part.split(";")[0].strip() for part in request.headers.get("accept-language", "").split(",")]
+    for tag in wanted:
+        lowered = tag.lower()
+        if lowered.startswith("zh"):
+            return "zh-CN"
+        if lowered.startswith("en"):
+            return "en"
+    return default
+
+
+def render(request: Request, template: str, context: dict[str, Any], *, locale: str, status: int = 200,
+           form_action: str | None = None) -> HTMLResponse:
+    nonce = random_token(16)
+    other = "en" if locale == "zh-CN" else "zh-CN"
+    query = {k: v for k, v in request.query_params.items() if k != "lang"} | {"lang": other}
+    page = _env.get_template(template).render(
+        **context, locale=locale, other_locale=other, csp_nonce=nonce,
+        switch_url=request.url.path + "?" + urlencode(query),
+        t=lambda key, **values: translate(locale, key, **values),
+        has=lambda key: key in catalogue(locale),
+    )
+    csp = (f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; "
+           f"frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"
+           + (f" {form_action}" if form_action else ""))
+    headers = {"Content-Security-Policy": csp, "Cache-Control": "no-store", "Content-Language": locale}
+    return HTMLResponse(page, status_code=status, headers=headers)

@@ -1,0 +1,57 @@
+"""Turning flow outcomes into responses, and the cookies the browser carries through a flow."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.crypto import random_token
+from idp.interaction.pages import negotiate, render
+from idp.oauth.flow import Outcome
+
+BROWSER_COOKIE = "yihao_browser"
+
+
+def page_locale(request: Request, ui_locales: str | None = None) -> str:
+    return negotiate(request, request.app.state.core.settings.default_locale, ui_locales)
+
+
+def browser_id(request: Request) -> tuple[str, bool]:
+    """A random per-browser id binding interactions to the browser that started them."""
+    name = browser_cookie(request)
+    current = request.cookies.get(name)
+    if current and 20 <= len(current) <= 64:
+        return current, False
+    return random_token(24), True
+
+
+def browser_cookie(request: Request) -> str:
+    return ("__Host-" if request.app.state.core.settings.secure_cookies else "") + BROWSER_COOKIE
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None = None) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="lax",
+                        secure=request.app.state.core.settings.secure_cookies)
+
+
+def outcome_response(request: Request, outcome: Outcome, locale: str, new_browser: str | None = None) -> Response:
+    response: Response
+    if outcome.redirect is not None:
+        response = RedirectResponse(outcome.redirect, status_code=303, headers={"Cache-Control": "no-store"})
+    elif outcome.form_post is not None:
+        action, values = outcome.form_post
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(action))
+        response = render(request, "form_post.html", {"action": action, "values": values}, locale=locale,
+                          form_action=origin)
+    else:
+        response = render(request, outcome.page or "error.html", outcome.context, locale=locale, status=outcome.status)
+    core = request.app.state.core
+    if new_browser:
+        set_cookie(request, response, browser_cookie(request), new_browser, max_age=10 * 365 * 86400)
+    if outcome.set_session:
+        set_cookie(request, response, core.sessions.cookie, outcome.set_session)
+    elif outcome.clear_session:
+        response.delete_cookie(core.sessions.cookie, path="/", secure=core.settings.secure_cookies, httponly=True,
+                               samesite="lax")
+    return response

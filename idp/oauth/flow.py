@@ -1,0 +1,253 @@
+"""The authorization flow, synchronous: validate the request, decide what the person must do, resume.
+
+`/authorize` and the interaction pages are thin async handlers around these functions; the login
+UI is decoupled from `/authorize` by an interaction id, and the flow resumes with `finish`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import OAuth2Error
+
+from idp import events, jose
+from idp.clients import RegisteredClient
+from idp.core import Core
+from idp.crypto import equal, random_token
+from idp.oauth.requests import OAuthRequest
+from idp.sessions import SsoSession
+from idp.store.ephemeral import get_json, put_json, take_json
+from idp.tokens import Authentication
+
+PROMPTS = {"none", "login", "consent", "select_account"}
+RESPONSE_MODES = {"query", "form_post"}
+UNSUPPORTED = {"request": "request_not_supported", "request_uri": "request_uri_not_supported",
+               "registration": "registration_not_supported"}
+SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age",
+          "code_challenge", "code_challenge_method", "response_mode", "id_token_hint", "login_hint", "ui_locales")
+
+
+@dataclass
+class Outcome:
+    """What the handler sends: a redirect, an auto-submitting form, or a page for a person."""
+
+    redirect: str | None = None
+    form_post: tuple[str, list[tuple[str, str]]] | None = None
+    page: str | None = None  # template name
+    status: int = 200
+    context: dict[str, Any] = field(default_factory=dict)
+    set_session: str | None = None  # a new session handle for the cookie
+    clear_session: bool = False
+
+
+@dataclass(frozen=True)
+class AuthorizeInput:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    items: list[tuple[str, str]]
+    session_handle: str | None
+    browser_id: str
+
+
+class AuthorizationError(Exception):
+    """An error for the client (sent to its redirect URI) or, before the redirect URI is trusted, a page."""
+
+    def __init__(self, error: str, description: str, redirect_uri: str | None = None) -> None:
+        super().__init__(description)
+        self.error, self.description, self.redirect_uri = error, description, redirect_uri
+
+
+def error_page(error: str, description: str, status: int = 400) -> Outcome:
+    return Outcome(page="error.html", status=status, context={"error": error, "error_description": description})
+
+
+class Flow:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.iss = core.settings.issuer
+
+    # -- /authorize --------------------------------------------------------------------------
+    def authorize(self, req: AuthorizeInput) -> Outcome:
+        params = dict(req.items)
+        try:
+            grant, client = self._validate(req)
+        except AuthorizationError as exc:
+            if exc.redirect_uri is None:
+                return error_page(exc.error, exc.description)
+            return self.respond(exc.redirect_uri, params, [("error", exc.error), ("error_description", exc.description)])
+        redirect_uri = params["redirect_uri"]
+        try:
+            return self._decide(req, params, client, redirect_uri)
+        except AuthorizationError as exc:
+            return self.respond(redirect_uri, params, [("error", exc.error), ("error_description", exc.description)])
+
+    def _validate(self, req: AuthorizeInput) -> tuple[Any, RegisteredClient]:
+        params = dict(req.items)
+        counts: dict[str, int] = {}
+        for key, _ in req.items:
+            counts[key] = counts.get(key, 0) + 1
+        repeated = [k for k in SINGLE if counts.get(k, 0) > 1]
+        if repeated:  # RFC 6749 §3.1: no parameter more than once — and we cannot trust the redirect
+            raise AuthorizationError("invalid_request", f"parameter {repeated[0]} is repeated")
+        if not params.get("client_id"):
+            raise AuthorizationError("invalid_request", "client_id is required")
+        client = self.core.clients.get(params["client_id"])
+        if client is None:
+            raise AuthorizationError("invalid_client", "client_id is not registered")
+        redirect_uri = params.get("redirect_uri")
+        if not redirect_uri:  # OIDC Core §3.1.2.1: required
+            raise AuthorizationError("invalid_request", "redirect_uri is required")
+        if not client.check_redirect_uri(redirect_uri):
+            raise AuthorizationError("invalid_request", "redirect_uri does not exactly match a registered redirect URI")
+        mode = params.get("response_mode")
+        if mode is not None and mode not in RESPONSE_MODES:
+            params.pop("response_mode")
+            raise AuthorizationError("invalid_request", "response_mode must be query or form_post", redirect_uri)
+        oauth = OAuthRequest(req.method, req.url, req.headers, req.items if req.method == "GET" else (),
+                             req.items if req.method == "POST" else ())
+        try:
+            grant = self.core.server.get_consent_grant(oauth)
+        except OAuth2Error as error:
+            description = error.description or error.error
+            raise AuthorizationError(error.error, description, redirect_uri) from None
+        return grant, client
+
+    def _decide(self, req: AuthorizeInput, params: dict[str, str], client: RegisteredClient,
+                redirect_uri: str) -> Outcome:
+        for name, error in UNSUPPORTED.items():
+            if name in params:
+                raise AuthorizationError(error, f"the {name} parameter is not supported")
+        prompts = set(params.get("prompt", "").split())
+        if prompts - PROMPTS:
+            raise AuthorizationError("invalid_request", f"prompt value {sorted(prompts - PROMPTS)[0]} is not supported")
+        if "none" in prompts and len(prompts) > 1:
+            raise AuthorizationError("invalid_request", "prompt=none cannot be combined with other values")
+        max_age = params.get("max_age")
+        if max_age is not None and (not max_age.isdigit() or len(max_age) > 9):
+            raise AuthorizationError("invalid_request", "max_age must be a non-negative integer")
+        if len(params.get("nonce", "")) > 512 or len(params.get("state", "")) > 2048:
+            raise AuthorizationError("invalid_request", "nonce or state is too long")
+        hint_sub = self._id_token_hint(params.get("id_token_hint"), client)
+
+        session = self.core.sessions.load(req.session_handle)
+        needs_login = (session is None or "login" in prompts
+                       or (max_age is not None and time.time() - session.auth_time > int(max_age))
+                       or (hint_sub is not None and hint_sub != self.core.issuer.subject(client, session.account_id)))
+        if session is not None and not needs_login and self.core.accounts.get(session.account_id) is None:
+            needs_login = True
+        if needs_login:
+            if "none" in prompts:
+                raise AuthorizationError("login_required", "the end-user is not logged in" if session is None
+                                         else "the end-user must authenticate again")
+            return self._interaction(req, params, client, "login", None)
+        assert session is not None
+        auth = _authentication(session)
+        if self._needs_consent(client, auth.account_id, params, prompts):
+            if "none" in prompts:
+                raise AuthorizationError("consent_required", "the end-user has not consented to this client")
+            return self._interaction(req, params, client, "consent", auth)
+        return self.finish(req.items, auth)
+
+    def _id_token_hint(self, hint: str | None, client: RegisteredClient) -> str | None:
+        if not hint:
+            return None
+        try:  # an expired hint is still a hint (OIDC Core §3.1.2.1)
+            claims = jose.verify(hint, self.core.keys.public_key, ("RS256", "ES256", "EdDSA"))
+        except jose.InvalidJws:
+            raise AuthorizationError("invalid_request", "id_token_hint is not an ID token this provider issued") from None
+        aud = claims.get("aud")
+        if claims.get("iss") != self.iss or client.client_id not in (aud if isinstance(aud, list) else [aud]):
+            raise AuthorizationError("invalid_request", "id_token_hint was not issued to this client")
+        return str(claims.get("sub"))
+
+    def _needs_consent(self, client: RegisteredClient, account_id: str, params: dict[str, str], prompts: set[str]) -> bool:
+        if "consent" in prompts:
+            return True
+        if client.first_party:
+            return False
+        scope = client.get_allowed_scope(params.get("scope"))
+        return not self.core.consents.covers(account_id, client.client_id, scope)
+
+    def _interaction(self, req: AuthorizeInput, params: dict[str, str], client: RegisteredClient, step: str,
+                     auth: Authentication | None) -> Outcome:
+        uid = random_token(16)
+        record = {"p": req.items, "b": req.browser_id, "x": random_token(24), "c": client.client_id, "s": step,
+                  "u": auth.to_json() if auth else None}
+        put_json(self.core.store, f"ia:{uid}", record, ttl=self.core.settings.interaction_ttl)
+        return Outcome(redirect=f"/interaction/{uid}")
+
+    # -- resuming ----------------------------------------------------------------------------
+    def load_interaction(self, uid: str, browser_id: str | None) -> dict[str, Any] | None:
+        """The interaction if it exists and belongs to this browser."""
+        if not uid or len(uid) > 64:
+            return None
+        record = get_json(self.core.store, f"ia:{uid}")
+        if not isinstance(record, dict) or not browser_id or not equal(record["b"], browser_id):
+            return None
+        return record
+
+    def check_csrf(self, record: dict[str, Any], token: str | None) -> bool:
+        return bool(token) and equal(record["x"], token or "")
+
+    def after_login(self, uid: str, record: dict[str, Any], auth: Authentication) -> Outcome:
+        """Continue after a successful login: consent if needed, else issue the code."""
+        params = dict(record["p"])
+        client = self.core.clients.get(record["c"])
+        if client is None:
+            return error_page("invalid_client", "client_id is not registered")
+        prompts = set(params.get("prompt", "").split()) - {"login"}
+        if self._needs_consent(client, auth.account_id, params, prompts):
+            record.update(s="consent", u=auth.to_json())
+            put_json(self.core.store, f"ia:{uid}", record, ttl=self.core.settings.interaction_ttl)
+            return Outcome(redirect=f"/interaction/{uid}")
+        if take_json(self.core.store, f"ia:{uid}") is None:
+            return error_page("interaction_expired", "this sign-in has already been completed or has expired")
+        return self.finish(record["p"], auth)
+
+    def consent(self, uid: str, record: dict[str, Any], approved: bool) -> Outcome:
+        if take_json(self.core.store, f"ia:{uid}") is None or not record.get("u"):
+            return error_page("interaction_expired", "this sign-in has already been completed or has expired")
+        params = dict(record["p"])
+        auth = Authentication.from_json(record["u"])
+        client = self.core.clients.get(record["c"])
+        if client is None:
+            return error_page("invalid_client", "client_id is not registered")
+        if not approved:
+            events.record(events.CONSENT_DENIED, outcome="failure", subject=auth.account_id, client_id=client.client_id)
+            return self.respond(params["redirect_uri"], params, [("error", "access_denied"),
+                                                                 ("error_description", "the end-user denied the request")])
+        self.core.consents.grant(auth.account_id, client.client_id, client.get_allowed_scope(params.get("scope")))
+        return self.finish(record["p"], auth)
+
+    def finish(self, items: list[tuple[str, str]] | list[list[str]], auth: Authentication) -> Outcome:
+        """Issue the code for the (re-validated) request and send it to the client."""
+        pairs = [(str(k), str(v)) for k, v in items]
+        params = dict(pairs)
+        req = AuthorizeInput("GET", self.iss + "/authorize", {}, pairs, None, "")
+        try:
+            grant, _client = self._validate(req)
+            _status, body, _headers = grant.create_authorization_response(params["redirect_uri"], auth)
+        except AuthorizationError as exc:
+            if exc.redirect_uri is None:
+                return error_page(exc.error, exc.description)
+            return self.respond(exc.redirect_uri, params, [("error", exc.error), ("error_description", exc.description)])
+        return self.respond(params["redirect_uri"], params, [("code", body["code"])])
+
+    def respond(self, redirect_uri: str, params: Mapping[str, str], values: list[tuple[str, str]]) -> Outcome:
+        """An authorization response in the requested mode, with `state` and `iss` (RFC 9207)."""
+        values = list(values)
+        if params.get("state"):
+            values.append(("state", params["state"]))
+        values.append(("iss", self.iss))
+        if params.get("response_mode") == "form_post":
+            return Outcome(form_post=(redirect_uri, values))
+        return Outcome(redirect=add_params_to_uri(redirect_uri, values))
+
+
+def _authentication(session: SsoSession) -> Authentication:
+    return Authentication(account_id=session.account_id, auth_time=session.auth_time, amr=session.amr,
+                          acr=session.acr, sid=session.sid)
+

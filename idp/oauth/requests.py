@@ -1,0 +1,44 @@
+"""The authlib seam: a request adapter built from what Starlette already parsed (read once)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable, Mapping
+
+from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+
+
+class Payload(OAuth2Payload):
+    def __init__(self, items: Iterable[tuple[str, str]]) -> None:
+        datalist: defaultdict[str, list] = defaultdict(list)
+        for key, value in items:
+            datalist[key].append(value)
+        self._datalist = datalist
+        self._data = {key: values[0] for key, values in datalist.items()}
+
+    @property
+    def data(self) -> dict[str, str]:
+        return self._data
+
+    @property
+    def datalist(self) -> defaultdict[str, list]:
+        return self._datalist
+
+
+class OAuthRequest(OAuth2Request):
+    """An OAuth2Request over parameters the handler has read; `form` is the POST body only."""
+
+    def __init__(self, method: str, uri: str, headers: Mapping[str, str], query: Iterable[tuple[str, str]],
+                 form: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(method, uri, headers=headers)
+        query, form = list(query), list(form)
+        self._args = Payload(query).data
+        self._form = Payload(form).data
+        self.payload = Payload(form if method == "POST" else query)
+
+    @property
+    def args(self) -> dict[str, str]:
+        return self._args
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form

@@ -1,0 +1,39 @@
+"""The route table: one line per endpoint."""
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from idp.endpoints.authorize import authorize
+from idp.endpoints.discovery import discovery
+from idp.endpoints.health import healthz, readyz
+from idp.endpoints.jwks import jwks
+from idp.endpoints.token import token
+from idp.endpoints.userinfo import userinfo
+from idp.interaction import login
+from idp.metrics import metrics_endpoint
+from idp.settings import Settings
+
+STATIC = __file__.rsplit("/", 1)[0] + "/static"
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    table: list[BaseRoute] = [
+        Route("/.well-known/openid-configuration", discovery, methods=["GET"], name="discovery"),
+        Route("/jwks", jwks, methods=["GET"], name="jwks"),
+        Route("/authorize", authorize, methods=["GET", "POST"], name="authorize"),
+        Route("/token", token, methods=["POST"], name="token"),
+        Route("/userinfo", userinfo, methods=["GET", "POST"], name="userinfo"),
+        Route("/interaction/{uid}", login.show, methods=["GET"], name="interaction"),
+        Route("/interaction/{uid}/login", login.login, methods=["POST"], name="login"),
+        Route("/interaction/{uid}/consent", login.consent, methods=["POST"], name="consent"),
+        Route("/healthz", healthz, methods=["GET"], name="healthz"),
+        Route("/readyz", readyz, methods=["GET"], name="readyz"),
+        Route("/metrics", metrics_endpoint, methods=["GET"], name="metrics"),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    if settings.demo:
+        from idp.demo import demo_routes
+
+        table += demo_routes()
+    return table

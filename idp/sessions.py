@@ -1,0 +1,67 @@
+"""Server-side SSO sessions: the cookie holds an opaque handle, the store holds the session.
+
+The store key is the handle's digest, so a leaked store dump cannot be replayed as a cookie, and
+the `sid` given to relying parties is a separate random value, never the handle.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from idp.crypto import digest, random_token
+from idp.settings import Settings
+from idp.store.ephemeral import EphemeralStore, get_json, put_json
+
+
+@dataclass(frozen=True)
+class SsoSession:
+    account_id: str
+    auth_time: int
+    amr: tuple[str, ...]
+    acr: str
+    sid: str
+    created: int
+
+    def to_json(self, seen: int) -> dict[str, object]:
+        return {"a": self.account_id, "t": self.auth_time, "m": list(self.amr), "c": self.acr, "s": self.sid,
+                "o": self.created, "v": seen}
+
+
+class Sessions:
+    def __init__(self, store: EphemeralStore, settings: Settings) -> None:
+        self._store = store
+        self._idle = settings.session_idle_ttl
+        self._max = settings.session_max_ttl
+        secure = settings.secure_cookies
+        self.cookie = "__Host-yihao_session" if secure else "yihao_session"
+
+    def load(self, handle: str | None) -> SsoSession | None:
+        if not handle or len(handle) > 100:
+            return None
+        key = f"sess:{digest(handle)}"
+        data = get_json(self._store, key)
+        if not isinstance(data, dict):
+            return None
+        now = int(time.time())
+        session = SsoSession(data["a"], data["t"], tuple(data["m"]), data["c"], data["s"], data["o"])
+        if now - session.created >= self._max:
+            self._store.delete(key)
+            return None
+        if now - data["v"] > self._idle // 16:  # slide the idle window without a write per request
+            put_json(self._store, key, session.to_json(now), ttl=self._ttl(session, now))
+        return session
+
+    def create(self, account_id: str, amr: tuple[str, ...], acr: str) -> tuple[str, SsoSession]:
+        """A new session under a new handle (no fixation: a login never reuses a handle)."""
+        now = int(time.time())
+        handle = random_token(32)
+        session = SsoSession(account_id, now, amr, acr, random_token(16), now)
+        put_json(self._store, f"sess:{digest(handle)}", session.to_json(now), ttl=self._ttl(session, now))
+        return handle, session
+
+    def end(self, handle: str | None) -> None:
+        if handle:
+            self._store.delete(f"sess:{digest(handle)}")
+
+    def _ttl(self, session: SsoSession, now: int) -> float:
+        return float(max(1, min(self._idle, session.created + self._max - now)))

@@ -1,0 +1,111 @@
+"""Access tokens (JWT, RFC 9068) and ID tokens (OIDC Core §2), with pairwise subjects."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+
+from idp import jose
+from idp.clients import RegisteredClient
+from idp.crypto import Aead, b64u, b64u_decode, random_token
+from idp.keys import KeyRing
+from idp.settings import Settings
+from idp.store.ephemeral import EphemeralStore
+
+ACCESS_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
+
+
+@dataclass(frozen=True)
+class Authentication:
+    """Who authenticated, how and when; carried from login through the code into the tokens."""
+
+    account_id: str
+    auth_time: int
+    amr: tuple[str, ...]
+    acr: str
+    sid: str
+    grant_id: str = field(default_factory=lambda: random_token(12))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"a": self.account_id, "t": self.auth_time, "m": list(self.amr), "c": self.acr, "s": self.sid, "g": self.grant_id}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Authentication:
+        return cls(account_id=data["a"], auth_time=data["t"], amr=tuple(data["m"]), acr=data["c"], sid=data["s"], grant_id=data["g"])
+
+
+class TokenIssuer:
+    def __init__(self, settings: Settings, keys: KeyRing, store: EphemeralStore, pairwise_key: bytes,
+                 reference: Aead) -> None:
+        self.issuer = settings.issuer
+        self._settings = settings
+        self._keys = keys
+        self._store = store
+        self._pairwise_key = pairwise_key
+        # The account behind a pairwise `sub`, sealed so the token reveals nothing correlatable.
+        self._reference = reference
+
+    def subject(self, client: RegisteredClient, account_id: str) -> str:
+        """OIDC Core §8.1: a pairwise subject per sector unless the client is allowed public ones."""
+        if client.subject_type == "public":
+            return account_id
+        mac = hmac.new(self._pairwise_key, f"{client.sector_identifier}|{account_id}".encode(), hashlib.sha256)
+        return b64u(mac.digest())
+
+    def access_token(self, client: RegisteredClient, auth: Authentication, scope: str) -> tuple[str, int]:
+        now = int(time.time())
+        ttl = self._settings.access_token_ttl
+        jti = random_token(16)
+        claims = {
+            "iss": self.issuer, "sub": self.subject(client, auth.account_id), "aud": self.issuer,
+            "client_id": client.client_id, "scope": scope, "jti": jti, "iat": now,
+            "exp": now + ttl, "auth_time": auth.auth_time, "acr": auth.acr, "gid": auth.grant_id,
+            "ref": b64u(self._reference.seal(auth.account_id.encode(), aad=jti)),
+        }
+        key = self._keys.signing_key(self._settings.access_token_alg)
+        return jose.sign(claims, key, typ="at+jwt"), ttl
+
+    def id_token(self, client: RegisteredClient, auth: Authentication, *, nonce: str | None,
+                 access_token: str | None, extra: dict[str, Any] | None = None) -> str:
+        now = int(time.time())
+        alg = client.id_token_signed_response_alg
+        claims: dict[str, Any] = {
+            "iss": self.issuer, "sub": self.subject(client, auth.account_id), "aud": client.client_id,
+            "exp": now + self._settings.id_token_ttl, "iat": now, "auth_time": auth.auth_time,
+            "acr": auth.acr, "amr": list(auth.amr), "sid": auth.sid, "azp": client.client_id,
+        }
+        if nonce:
+            claims["nonce"] = nonce
+        if access_token:
+            claims["at_hash"] = jose.half_hash(access_token, alg)
+        if extra:
+            claims.update(extra)
+        return jose.sign(claims, self._keys.signing_key(alg))
+
+    def read_access_token(self, token: str) -> tuple[dict[str, Any], str] | None:
+        """Claims and account id of a valid, unexpired, unrevoked access token of ours; else None."""
+        try:
+            claims = jose.verify(token, self._keys.public_key, ACCESS_TOKEN_ALGS, typ="at+jwt")
+        except jose.InvalidJws:
+            return None
+        if claims.get("iss") != self.issuer or not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
+            return None
+        if self._store.get(revoked_grant_key(str(claims.get("gid")))) is not None:
+            return None
+        try:
+            account_id = self._reference.open(b64u_decode(str(claims.get("ref"))), aad=str(claims.get("jti"))).decode()
+        except (InvalidTag, ValueError):  # not sealed by us: not our token
+            return None
+        return claims, account_id
+
+    def revoke_grant(self, grant_id: str) -> None:
+        """Every access token issued under this grant stops working (e.g. on code reuse)."""
+        self._store.put(revoked_grant_key(grant_id), b"1", ttl=self._settings.access_token_ttl + 60)
+
+
+def revoked_grant_key(grant_id: str) -> str:
+    return f"revoked:grant:{grant_id}"

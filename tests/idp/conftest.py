@@ -1,0 +1,69 @@
+"""A live provider per backend, and factories for the clients and accounts a test needs."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import pytest
+
+from idp.app import create_app
+from idp.core import Core, build_core
+from tests.conftest import Backend, make_settings
+from tests.live import ThreadServer, free_port
+from tests.rp import Browser, RelyingParty
+
+
+@dataclass
+class Provider:
+    url: str
+    core: Core
+    backend: Backend
+
+
+@pytest.fixture(scope="session")
+def provider(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    port = free_port()
+    settings = make_settings(backend, tmp_path_factory.mktemp("var"), YIHAO_ISSUER=f"http://127.0.0.1:{port}",
+                             YIHAO_REDIS_PREFIX=f"yihao-test:{uuid.uuid4().hex}:")
+    core = build_core(settings, migrate=True)
+    app = create_app(settings, core)
+    with ThreadServer(app, port) as server:
+        yield Provider(server.url, core, backend)
+    core.close()
+
+
+@dataclass
+class Person:
+    id: str
+    username: str
+    password: str
+
+
+@pytest.fixture
+def person(provider: Provider) -> Person:
+    username, password = f"p{uuid.uuid4().hex[:10]}", "correct horse battery"
+    profile = provider.core.accounts.create(username, password, name="李四", email=f"{username}@example.gov.cn",
+                                            email_verified=True)
+    return Person(profile.id, username, password)
+
+
+RpFactory = Callable[..., RelyingParty]
+
+
+@pytest.fixture
+def make_rp(provider: Provider) -> RpFactory:
+    def make(*, public: bool = False, first_party: bool = False, redirect_uri: str | None = None) -> RelyingParty:
+        redirect = redirect_uri or f"https://rp-{uuid.uuid4().hex[:8]}.example.gov.cn/callback"
+        client, secret = provider.core.clients.create(name="测试应用 Test RP", redirect_uris=[redirect],
+                                                      public=public, first_party=first_party)
+        return RelyingParty(provider.url, client.client_id, secret, redirect)
+
+    return make
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    b = Browser()
+    yield b
+    b.close()

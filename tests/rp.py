@@ -1,0 +1,155 @@
+"""A real relying party (authlib's OAuth client + joserfc) and a cookie-keeping browser stand-in.
+
+The RP validates ID tokens as a relying party must: signature against the published JWKS, then
+iss, aud, exp, iat, nonce and at_hash.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import warnings
+from dataclasses import dataclass, field
+from html import unescape
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from authlib.integrations.httpx_client import OAuth2Client
+
+from authlib.common.security import generate_token
+
+
+@dataclass
+class AuthRequest:
+    url: str
+    state: str
+    nonce: str
+    verifier: str | None
+
+
+@dataclass
+class RelyingParty:
+    issuer: str
+    client_id: str
+    client_secret: str | None
+    redirect_uri: str
+    scope: str = "openid profile email phone"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.metadata = httpx.get(self.issuer + "/.well-known/openid-configuration").json()
+
+    def oauth(self, **kwargs: Any) -> OAuth2Client:
+        method = "none" if self.client_secret is None else "client_secret_basic"
+        return OAuth2Client(self.client_id, self.client_secret, scope=self.scope, redirect_uri=self.redirect_uri,
+                            token_endpoint_auth_method=method, code_challenge_method="S256", **kwargs)
+
+    def authorization(self, pkce: bool = True, **params: str) -> AuthRequest:
+        nonce = generate_token(20)
+        verifier = generate_token(48) if pkce else None
+        with self.oauth() as client:
+            extra = {"code_verifier": verifier} if verifier else {}
+            url, state = client.create_authorization_url(self.metadata["authorization_endpoint"], nonce=nonce,
+                                                         **extra, **params)
+        return AuthRequest(url, state, nonce, verifier)
+
+    def exchange(self, code: str, verifier: str | None) -> httpx.Response:
+        """The raw token response (client_secret_basic, or client_id in the body for public clients)."""
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
+        if verifier:
+            data["code_verifier"] = verifier
+        if self.client_secret is None:
+            data["client_id"] = self.client_id
+            return httpx.post(self.metadata["token_endpoint"], data=data)
+        return httpx.post(self.metadata["token_endpoint"], data=data, auth=(self.client_id, self.client_secret))
+
+    def fetch_token(self, code: str, verifier: str | None) -> dict[str, Any]:
+        """The token response through authlib's client, which raises on an OAuth error."""
+        with self.oauth() as client:
+            extra = {"code_verifier": verifier} if verifier else {}
+            return dict(client.fetch_token(self.metadata["token_endpoint"], code=code,
+                                           grant_type="authorization_code", **extra))
+
+    def jwks(self) -> KeySet:
+        return KeySet.import_key_set(httpx.get(self.metadata["jwks_uri"]).json())
+
+    def validate_id_token(self, id_token: str, nonce: str, access_token: str | None = None) -> dict[str, Any]:
+        decoded = jwt.decode(id_token, self.jwks(), algorithms=self.metadata["id_token_signing_alg_values_supported"])
+        jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": self.issuer}, aud={"essential": True, "value": self.client_id},
+            nonce={"essential": True, "value": nonce}, exp={"essential": True}, iat={"essential": True},
+            sub={"essential": True}, auth_time={"essential": True},
+        ).validate(decoded.claims)
+        if access_token is not None:
+            digest = hashlib.sha256(access_token.encode()).digest()
+            expected = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+            assert decoded.claims["at_hash"] == expected, "at_hash does not match the access token"
+        return decoded.claims
+
+    def userinfo(self, access_token: str) -> httpx.Response:
+        return httpx.get(self.metadata["userinfo_endpoint"], headers={"Authorization": f"Bearer {access_token}"})
+
+
+class Browser:
+    """Follows redirects by hand, keeps cookies, fills the login and consent forms like a person."""
+
+    def __init__(self) -> None:
+        self.http = httpx.Client(follow_redirects=False, timeout=30)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def get(self, url: str) -> httpx.Response:
+        return self.http.get(url)
+
+    def follow(self, response: httpx.Response, stop_at: str) -> httpx.Response:
+        """Follow redirects until one points at `stop_at` (the RP's redirect URI) or a page shows."""
+        while response.is_redirect:
+            location = urljoin(str(response.url), response.headers["location"])
+            if location.startswith(stop_at):
+                return response
+            response = self.http.get(location)
+        return response
+
+    def login(self, url: str, username: str, password: str, *, stop_at: str, consent: str | None = "approve") -> httpx.Response:
+        page = self.follow(self.http.get(url), stop_at)
+        if page.is_redirect:
+            return page
+        form = parse_form(page.text)
+        assert form.get("action", "").endswith("/login"), f"expected the login page, got {page.status_code}"
+        page = self.http.post(urljoin(str(page.url), form["action"]),
+                              data={"csrf_token": form["csrf_token"], "username": username, "password": password})
+        page = self.follow(page, stop_at)
+        if page.is_redirect or consent is None:
+            return page
+        return self.consent(page, consent, stop_at)
+
+    def consent(self, page: httpx.Response, action: str, stop_at: str) -> httpx.Response:
+        form = parse_form(page.text)
+        assert form.get("action", "").endswith("/consent"), f"expected the consent page, got {page.status_code}"
+        response = self.http.post(urljoin(str(page.url), form["action"]),
+                                  data={"csrf_token": form["csrf_token"], "action": action})
+        return self.follow(response, stop_at)
+
+
+def parse_form(html: str) -> dict[str, str]:
+    """The first form's action and hidden inputs."""
+    out: dict[str, str] = {}
+    action = re.search(r'<form[^>]*action="([^"]*)"', html)
+    if action:
+        out["action"] = unescape(action.group(1))
+    for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html):
+        out[name] = unescape(value)
+    return out
+
+
+def callback_params(response: httpx.Response) -> dict[str, str]:
+    """The query parameters of a redirect to the RP."""
+    query = urlsplit(response.headers["location"]).query
+    return {k: v[0] for k, v in parse_qs(query).items()}
