@@ -14,6 +14,12 @@ import uvicorn
 from starlette.applications import Starlette
 
 
+def yihao(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `yihao` command line with `env` added to this environment."""
+    return subprocess.run([sys.executable, "-m", "idp", *args], env={**os.environ, **env}, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,16 +62,16 @@ class ThreadServer:
 class ProcessServer:
     """`yihao serve` in its own process, configured only through the environment."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+    def __init__(self, env: dict[str, str], port: int, log: Path, issuer: str | None = None) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        self._env = {**os.environ, **env, "YIHAO_BIND": f"127.0.0.1:{port}", "YIHAO_ISSUER": self.url}
+        self._env = {**os.environ, **env, "YIHAO_BIND": f"127.0.0.1:{port}", "YIHAO_ISSUER": issuer or self.url}
         self._log = log
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> ProcessServer:
         handle = self._log.open("w")
         self.process = subprocess.Popen([sys.executable, "-m", "idp", "serve"], env=self._env, stdout=handle,
-                                        stderr=subprocess.STDOUT)
+                                        stderr=subprocess.STDOUT, start_new_session=True)
         wait_until_up(self.url, process=self.process)
         return self
 

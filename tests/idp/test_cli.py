@@ -1,0 +1,75 @@
+"""The scriptable command line (DESIGN §3): accounts create, clients create, keys rotate, db upgrade."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from tests.live import yihao
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {"YIHAO_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db", "YIHAO_VAR_DIR": str(tmp_path),
+            "YIHAO_ARGON2_MEMORY_KIB": "8192", "YIHAO_LOG_LEVEL": "WARNING"}
+
+
+def _scalar(tmp_path: Path, sql: str) -> object:
+    with create_engine(f"sqlite:///{tmp_path}/cli.db").connect() as connection:
+        return connection.execute(text(sql)).scalar()
+
+
+def test_accounts_create_reads_the_password_from_stdin_and_stores_only_an_argon2id_hash(tmp_path: Path) -> None:
+    result = yihao(_env(tmp_path), "accounts", "create", "zhang.san", "--password-stdin", "--json",
+                   stdin="a long pass phrase\n")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["username"] == "zhang.san"
+    stored = str(_scalar(tmp_path, "SELECT password_hash FROM account WHERE username = 'zhang.san'"))
+    assert stored.startswith("$argon2id$v=19$m=8192,t=2,p=1$") and "a long pass phrase" not in stored
+
+
+def test_accounts_create_refuses_a_taken_username(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    yihao(env, "accounts", "create", "li.si", "--password-stdin", stdin="first password\n")
+    again = yihao(env, "accounts", "create", "li.si", "--password-stdin", stdin="second password\n")
+    assert again.returncode == 1 and again.stderr.strip() == "yihao: username 'li.si' is taken"
+
+
+def test_clients_create_prints_a_secret_once_and_stores_its_digest(tmp_path: Path) -> None:
+    result = yihao(_env(tmp_path), "clients", "create", "--name", "医院预约 Hospital", "--redirect-uri",
+                   "https://hospital.example.gov.cn/cb", "--redirect-uri", "https://hospital.example.gov.cn/cb2",
+                   "--first-party", "--json")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert len(out["client_secret"]) >= 43  # 256 bits, base64url
+    stored = _scalar(tmp_path, f"SELECT secret_digest FROM client WHERE client_id = '{out['client_id']}'")
+    assert stored and stored != out["client_secret"]
+
+
+def test_clients_create_public_has_no_secret(tmp_path: Path) -> None:
+    result = yihao(_env(tmp_path), "clients", "create", "--name", "App", "--redirect-uri",
+                   "cn.gov.fuzhou.app:/callback", "--public", "--json")
+    assert set(json.loads(result.stdout)) == {"client_id"}
+
+
+def test_clients_create_refuses_a_plain_http_redirect_off_loopback(tmp_path: Path) -> None:
+    result = yihao(_env(tmp_path), "clients", "create", "--name", "Bad", "--redirect-uri", "http://rp.example/cb")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "yihao: redirect_uri 'http://rp.example/cb' must use https (http only on loopback)"
+
+
+def test_keys_rotate_activates_the_published_next_key(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    yihao(env, "db", "upgrade")
+    first = yihao(env, "keys", "rotate", "--alg", "ES256")
+    assert first.returncode == 0, first.stderr
+    kid = first.stdout.split()[-1]
+    assert _scalar(tmp_path, f"SELECT state FROM signing_key WHERE kid = '{kid}'") == "active"
+    assert _scalar(tmp_path, "SELECT count(*) FROM signing_key WHERE alg = 'ES256' AND state = 'retired'") == 1
+    assert _scalar(tmp_path, "SELECT count(*) FROM signing_key WHERE alg = 'ES256' AND state = 'next'") == 1
+
+
+def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    assert yihao(env, "db", "upgrade").stdout.strip() == "database at revision 0001"
+    assert yihao(env, "db", "upgrade").stdout.strip() == "database at revision 0001"

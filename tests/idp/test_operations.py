@@ -1,0 +1,54 @@
+"""Operations: health, readiness, Prometheus metrics, and JSON logs that hold no secrets."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+
+from tests.idp.conftest import Person, Provider, RpFactory
+from tests.live import ProcessServer, free_port, yihao
+from tests.rp import Browser, RelyingParty, callback_params
+
+
+def test_healthz_and_readyz_report_database_and_store(provider: Provider) -> None:
+    assert httpx.get(provider.url + "/healthz").json() == {"status": "ok"}
+    assert httpx.get(provider.url + "/readyz").json() == {"status": "ready", "database": True, "store": True}
+
+
+def test_metrics_count_requests_by_route_template_logins_and_tokens(provider: Provider, make_rp: RpFactory,
+                                                                   person: Person, browser: Browser) -> None:
+    rp = make_rp(first_party=True)
+    auth = rp.authorization()
+    params = callback_params(browser.login(auth.url, person.username, person.password, stop_at=rp.redirect_uri))
+    rp.fetch_token(params["code"], auth.verifier)
+    text = httpx.get(provider.url + "/metrics").text
+    assert re.search(r'yihao_http_requests_total\{method="POST",route="/interaction/\{uid\}/login",status="303"\} \d', text)
+    assert re.search(r'yihao_logins_total\{outcome="success"\} [1-9]', text)
+    assert re.search(r'yihao_tokens_issued_total\{grant_type="authorization_code"\} [1-9]', text)
+    assert "yihao_http_request_duration_seconds_bucket" in text
+
+
+def test_logs_are_json_with_request_ids_and_hold_no_secrets(tmp_path: Path) -> None:
+    env = {"YIHAO_DATABASE_URL": f"sqlite:///{tmp_path}/y.db", "YIHAO_VAR_DIR": str(tmp_path),
+           "YIHAO_LOG_LEVEL": "INFO", "YIHAO_REDIS_URL": "", "YIHAO_MASTER_KEY": "", "YIHAO_ARGON2_MEMORY_KIB": "8192"}
+    yihao(env, "accounts", "create", "wang.wu", "--password-stdin", stdin="pass-phrase-for-logs\n")
+    client = json.loads(yihao(env, "clients", "create", "--name", "Logs", "--redirect-uri",
+                              "https://rp.example.gov.cn/cb", "--first-party", "--json").stdout)
+    log = tmp_path / "serve.log"
+    with ProcessServer(env, free_port(), log) as server:
+        rp = RelyingParty(server.url, client["client_id"], client["client_secret"], "https://rp.example.gov.cn/cb")
+        auth = rp.authorization()
+        browser = Browser()
+        params = callback_params(browser.login(auth.url, "wang.wu", "pass-phrase-for-logs", stop_at=rp.redirect_uri))
+        token = rp.fetch_token(params["code"], auth.verifier)
+        rp.userinfo(token["access_token"])
+        browser.close()
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "yihao.access"]
+    assert access and all(len(line["request_id"]) == 32 for line in access)
+    text = log.read_text()
+    for secret in ("pass-phrase-for-logs", "wang.wu", params["code"], token["access_token"],
+                   client["client_secret"], auth.state, auth.nonce):
+        assert secret not in text
