@@ -17,6 +17,7 @@ from idp.models import Client
 from idp.store.ephemeral import EphemeralStore
 
 VERSION_KEY = "clients:version"
+ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
 
@@ -160,12 +161,17 @@ class ClientRegistry:
     def create(self, *, name: str, redirect_uris: list[str], public: bool = False, first_party: bool = False,
                post_logout_redirect_uris: list[str] | None = None, scope: str | None = None,
                grant_types: list[str] | None = None, client_id: str | None = None,
-               subject_type: str = "pairwise") -> tuple[RegisteredClient, str | None]:
+               subject_type: str = "pairwise",
+               id_token_signed_response_alg: str = "RS256") -> tuple[RegisteredClient, str | None]:
         """Register a client; returns it and its secret (None for public clients), shown this once."""
         if not name.strip():
             raise ClientInputError("name must not be empty")
         if not redirect_uris:
             raise ClientInputError("at least one redirect_uri is required")
+        if id_token_signed_response_alg not in ID_TOKEN_ALGS:
+            raise ClientInputError(f"id_token_signed_response_alg must be one of {', '.join(ID_TOKEN_ALGS)}")
+        if subject_type not in ("pairwise", "public"):
+            raise ClientInputError("subject_type must be pairwise or public")
         for uri in list(redirect_uris) + list(post_logout_redirect_uris or []):
             validate_redirect_uri(uri)
         secret = None if public else random_token(32)  # 256 bits of entropy
@@ -181,6 +187,7 @@ class ClientRegistry:
             token_endpoint_auth_method="none" if public else "client_secret_basic",
             first_party=first_party,
             subject_type=subject_type,
+            id_token_signed_response_alg=id_token_signed_response_alg,
         )
         with self._sessions() as session, session.begin():
             if session.get(Client, row.client_id) is not None:

@@ -7,7 +7,7 @@ import sys
 
 from idp import events
 from idp.cli.common import open_core
-from idp.clients import ClientInputError
+from idp.clients import ID_TOKEN_ALGS, ClientInputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--first-party", action="store_true", help="trusted city app: no consent prompt")
     create.add_argument("--scope", help="scopes the client may ask for (default: openid profile email phone)")
     create.add_argument("--client-id", help="choose the client_id (default: random)")
+    create.add_argument("--id-token-alg", choices=ID_TOKEN_ALGS, default="RS256", help="ID token signature (default RS256)")
+    create.add_argument("--public-subject", action="store_true",
+                        help="give this client the account id as `sub` (default: pairwise per sector)")
     create.add_argument("--json", action="store_true", help="print client_id (and client_secret) as JSON")
     create.set_defaults(run=run_create)
 
@@ -30,7 +33,8 @@ def run_create(args: argparse.Namespace) -> int:
     try:
         client, secret = core.clients.create(
             name=args.name, redirect_uris=args.redirect_uris, public=args.public, first_party=args.first_party,
-            post_logout_redirect_uris=args.post_logout_redirect_uris, scope=args.scope, client_id=args.client_id)
+            post_logout_redirect_uris=args.post_logout_redirect_uris, scope=args.scope, client_id=args.client_id,
+            id_token_signed_response_alg=args.id_token_alg, subject_type="public" if args.public_subject else "pairwise")
         events.record(events.CLIENT_CREATED, actor="cli", client_id=client.client_id)
     except ClientInputError as exc:
         print(f"yihao: {exc}", file=sys.stderr)

@@ -53,10 +53,11 @@ RpFactory = Callable[..., RelyingParty]
 
 @pytest.fixture
 def make_rp(provider: Provider) -> RpFactory:
-    def make(*, public: bool = False, first_party: bool = False, redirect_uri: str | None = None) -> RelyingParty:
+    def make(*, public: bool = False, first_party: bool = False, redirect_uri: str | None = None,
+             **metadata: str) -> RelyingParty:
         redirect = redirect_uri or f"https://rp-{uuid.uuid4().hex[:8]}.example.gov.cn/callback"
         client, secret = provider.core.clients.create(name="测试应用 Test RP", redirect_uris=[redirect],
-                                                      public=public, first_party=first_party)
+                                                      public=public, first_party=first_party, **metadata)
         return RelyingParty(provider.url, client.client_id, secret, redirect)
 
     return make
