@@ -22,9 +22,8 @@ def _env(backend: Backend, tmp_path: Path) -> dict[str, str]:
             "YIHAO_ARGON2_MEMORY_KIB": "8192"}
 
 
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # two workers need the shared store
 def test_login_through_one_worker_and_redeem_through_another(backend: Backend, tmp_path: Path) -> None:
-    if not backend.production:
-        pytest.skip("two workers need the shared store (PostgreSQL + Redis)")
     env = _env(backend, tmp_path)
     issuer = f"http://127.0.0.1:{free_port()}"  # the load balancer's address, as both workers know it
     assert yihao(env, "db", "upgrade").returncode == 0
