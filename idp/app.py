@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Mapping
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -42,18 +42,27 @@ class ClientAddress:
         await self.app(scope, receive, send)
 
 
-def _error(request: Request, status: int, error: str, description: str) -> Response:
+def _error(request: Request, status: int, error: str, description: str,
+           headers: Mapping[str, str] | None = None) -> Response:
     if request.url.path.startswith(MACHINE_PREFIXES):
-        return JSONResponse({"error": error, "error_description": description}, status_code=status)
+        return JSONResponse({"error": error, "error_description": description}, status_code=status,
+                            headers=headers)
     locale = negotiate(request, request.app.state.core.settings.default_locale)
-    return render(request, "error.html", {"error": error, "error_description": description}, locale=locale,
-                  status=status)
+    response = render(request, "error.html", {"error": error, "error_description": description}, locale=locale,
+                      status=status)
+    response.headers.update(headers or {})
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    names = {404: "not_found", 405: "method_not_allowed"}
-    return _error(request, exc.status_code, names.get(exc.status_code, "invalid_request"), exc.detail)
+    if exc.status_code == 405:  # RFC 9110 §15.5.6: a 405 MUST carry Allow
+        allow = ", ".join(sorted((exc.headers or {}).get("Allow", "").split(", ")))  # Starlette's is a set
+        # RFC 6749 §5.2: a machine endpoint answers with a registered error code
+        error = "invalid_request" if request.url.path.startswith(MACHINE_PREFIXES) else "method_not_allowed"
+        return _error(request, 405, error, f"{request.method} is not allowed here; use {allow}", {"Allow": allow})
+    error = "not_found" if exc.status_code == 404 else "invalid_request"
+    return _error(request, exc.status_code, error, exc.detail, exc.headers)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:

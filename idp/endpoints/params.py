@@ -6,6 +6,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+MAX_FIELDS = 200
+
 
 class BadRequest(Exception):
     def __init__(self, description: str, status: int = 400) -> None:
@@ -27,9 +29,12 @@ def _decode(raw: bytes, where: str) -> list[tuple[str, str]]:
     except UnicodeDecodeError:
         raise BadRequest(f"the {where} is not valid UTF-8") from None
     try:
-        pairs = parse_qsl(text, keep_blank_values=False, strict_parsing=False, errors="strict", max_num_fields=200)
-    except (UnicodeDecodeError, ValueError):
+        pairs = parse_qsl(text, keep_blank_values=False, strict_parsing=False, errors="strict",
+                          max_num_fields=MAX_FIELDS)
+    except UnicodeDecodeError:
         raise BadRequest(f"the {where} is not valid UTF-8 form encoding") from None
+    except ValueError:  # parse_qsl's only other refusal: max_num_fields
+        raise BadRequest(f"the {where} has more than {MAX_FIELDS} parameters") from None
     if any("\x00" in k or "\x00" in v for k, v in pairs):
         raise BadRequest(f"the {where} contains a NUL character")
     return pairs

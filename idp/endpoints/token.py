@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -23,7 +24,8 @@ def check_basic_header(value: str | None) -> None:
         decoded = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = ""
-    if ":" not in decoded:
+    # RFC 6749 §2.3.1 and App. A.1: a form-encoded id and secret, neither holding control characters
+    if ":" not in decoded or any(ord(c) < 0x20 or ord(c) == 0x7F for c in unquote(decoded)):
         raise BadRequest("the Authorization header is not valid Basic credentials", 401)
 
 
@@ -38,6 +40,8 @@ async def token(request: Request) -> Response:
             if key in seen:  # RFC 6749 §3.2: parameters must not be included more than once
                 raise BadRequest(f"parameter {key} is repeated")
             seen.add(key)
+        if "grant_type" not in seen:  # RFC 6749 §5.2: a missing parameter is invalid_request
+            raise BadRequest("grant_type is required")
     except BadRequest as exc:
         if exc.status == 401:
             return oauth_error("invalid_client", exc.description, 401, {"WWW-Authenticate": 'Basic realm="yihao"'})

@@ -34,8 +34,10 @@ def claims_for(profile: Profile, scopes: set[str]) -> dict[str, Any]:
     return out
 
 
-def _challenge(error: str, description: str, status: int = 401) -> Response:
+def _challenge(error: str, description: str, status: int = 401, scope: str | None = None) -> Response:
     header = f'Bearer realm="yihao", error="{error}", error_description="{description}"'
+    if scope:
+        header += f', scope="{scope}"'
     return JSONResponse({"error": error, "error_description": description}, status_code=status,
                         headers={"WWW-Authenticate": header, "Cache-Control": "no-store"})
 
@@ -44,7 +46,10 @@ async def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     body_token = None
     if request.method == "POST" and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        body_token = dict(await form_items(request)).get("access_token")
+        tokens = [value for key, value in await form_items(request) if key == "access_token"]
+        if len(tokens) > 1:  # RFC 6750 §3.1: a repeated parameter is invalid_request
+            raise BadRequest("parameter access_token is repeated")
+        body_token = tokens[0] if tokens else None
     if header and body_token:  # RFC 6750 §2: one method per request
         raise BadRequest("the access token must be sent one way only")
     if header:
@@ -64,17 +69,19 @@ async def userinfo(request: Request) -> Response:
         return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm="yihao"', "Cache-Control": "no-store"})
     core = request.app.state.core
 
-    def lookup() -> dict[str, Any] | None:
+    def lookup() -> Response:
         found = core.issuer.read_access_token(token)
-        if found is None or "openid" not in str(found[0].get("scope", "")).split():
-            return None
+        if found is None:
+            return _challenge("invalid_token", "the access token is invalid, expired or revoked")
         claims, account_id = found
+        scopes = set(str(claims.get("scope", "")).split())
+        if "openid" not in scopes:  # RFC 6750 §3.1: a valid token without the scope needed is 403
+            return _challenge("insufficient_scope", "the access token was not issued for the openid scope", 403,
+                              scope="openid")
         profile = core.accounts.get(account_id)
         if profile is None or profile.status != "active":
-            return None
-        return {"sub": claims["sub"], **claims_for(profile, set(str(claims["scope"]).split()))}
+            return _challenge("invalid_token", "the access token is invalid, expired or revoked")
+        body = {"sub": claims["sub"], **claims_for(profile, scopes)}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
-    result = await run_in_threadpool(lookup)
-    if result is None:
-        return _challenge("invalid_token", "the access token is invalid, expired or revoked")
-    return JSONResponse(result, headers={"Cache-Control": "no-store"})
+    return await run_in_threadpool(lookup)

@@ -108,7 +108,9 @@ class PkceS256(CodeChallenge):
 
     def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
         data = grant.request.payload.data
-        if data.get("code_challenge_method", "S256") != "S256":
+        # RFC 7636 §4.3: a challenge without a method is "plain", which is refused like an explicit one
+        method = data.get("code_challenge_method", "plain" if data.get("code_challenge") else "S256")
+        if method != "S256":
             raise InvalidRequestError("code_challenge_method must be S256")
         if grant.request.client.public and not data.get("code_challenge"):
             raise InvalidRequestError("code_challenge (PKCE, S256) is required for public clients")

@@ -5,6 +5,7 @@ UI is decoupled from `/authorize` by an interaction id, and the flow resumes wit
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -25,6 +26,7 @@ PROMPTS = {"none", "login", "consent", "select_account"}
 RESPONSE_MODES = {"query", "form_post"}
 UNSUPPORTED = {"request": "request_not_supported", "request_uri": "request_uri_not_supported",
                "registration": "registration_not_supported"}
+MAX_AGE = re.compile(r"[0-9]{1,9}")
 SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age",
           "code_challenge", "code_challenge_method", "response_mode", "id_token_hint", "login_hint", "ui_locales")
 
@@ -102,6 +104,11 @@ class Flow:
             raise AuthorizationError("invalid_request", "redirect_uri is required")
         if not client.check_redirect_uri(redirect_uri):
             raise AuthorizationError("invalid_request", "redirect_uri does not exactly match a registered redirect URI")
+        # RFC 6749 §4.1.2.1: once the redirect URI is trusted, errors go to it — by their spec name
+        if not params.get("response_type"):
+            raise AuthorizationError("invalid_request", "response_type is required", redirect_uri)
+        if params["response_type"] != "code":
+            raise AuthorizationError("unsupported_response_type", "response_type must be code", redirect_uri)
         mode = params.get("response_mode")
         if mode is not None and mode not in RESPONSE_MODES:
             params.pop("response_mode")
@@ -126,7 +133,7 @@ class Flow:
         if "none" in prompts and len(prompts) > 1:
             raise AuthorizationError("invalid_request", "prompt=none cannot be combined with other values")
         max_age = params.get("max_age")
-        if max_age is not None and (not max_age.isdigit() or len(max_age) > 9):
+        if max_age is not None and not MAX_AGE.fullmatch(max_age):  # str.isdigit() would take "²"
             raise AuthorizationError("invalid_request", "max_age must be a non-negative integer")
         if len(params.get("nonce", "")) > 512 or len(params.get("state", "")) > 2048:
             raise AuthorizationError("invalid_request", "nonce or state is too long")

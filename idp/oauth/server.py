@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request
+from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request, UnsupportedGrantTypeError
 
 from idp.clients import SUPPORTED_SCOPES, ClientRegistry, RegisteredClient
 from idp.oauth.requests import OAuthRequest
@@ -27,6 +27,13 @@ class YihaoServer(AuthorizationServer):
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Access tokens are self-contained JWTs: nothing to store."""
+
+    def get_token_grant(self, request: OAuth2Request) -> Any:
+        try:
+            return super().get_token_grant(request)
+        except UnsupportedGrantTypeError as error:  # authlib leaves the body's description empty
+            error.description = error.get_error_description()
+            raise
 
     def create_oauth2_request(self, request: OAuthRequest) -> OAuthRequest:
         return request
