@@ -7,11 +7,12 @@ permanent-residence ID (leading 9). See /work/shared/reference/identity-numbers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Container
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
+
+from realname.errors import ValidationError
 
 DocumentType = Literal["resident", "hk_macao_taiwan_permit", "foreign_permanent_resident"]
 
@@ -33,38 +34,12 @@ _FULL_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 _DIGITS = frozenset("0123456789")
 
 
-class IdNumberError(ValueError):
+class IdNumberError(ValidationError):
     """An identity number failed validation; ``code`` is stable, the messages are for people.
 
     The messages name the failing part (a position, the birth date, the province digits), never
     the whole number, so ``str(err)`` is safe to show and to log.
     """
-
-    def __init__(
-        self,
-        code: str,
-        message_zh: str,
-        message_en: str,
-        *,
-        expected: str | None = None,
-        position: int | None = None,
-    ) -> None:
-        super().__init__(message_en)
-        self.code = code
-        self.message_zh = message_zh
-        self.message_en = message_en
-        self.expected = expected
-        self.position = position
-
-    def __reduce__(self) -> tuple[object, ...]:
-        kwargs = {"expected": self.expected, "position": self.position}
-        return (_rebuild_error, (type(self), self.code, self.message_zh, self.message_en, kwargs))
-
-
-def _rebuild_error(
-    cls: type[IdNumberError], code: str, zh: str, en: str, kwargs: dict[str, Any]
-) -> IdNumberError:
-    return cls(code, zh, en, **kwargs)
 
 
 @dataclass(frozen=True, repr=False)

@@ -8,8 +8,8 @@ must reject. Pure functions, no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from realname.errors import ValidationError
 from realname.idnumber import mask
 
 # GB 32100-2015 §4.2: 31 characters, never I, O, Z, S, V (too easily confused).
@@ -41,34 +41,8 @@ CATEGORIES = {
 _FULL_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 
 
-class CreditCodeError(ValueError):
+class CreditCodeError(ValidationError):
     """A credit code failed validation; ``code`` is stable, ``position`` is 1-based when known."""
-
-    def __init__(
-        self,
-        code: str,
-        message_zh: str,
-        message_en: str,
-        *,
-        expected: str | None = None,
-        position: int | None = None,
-    ) -> None:
-        super().__init__(message_en)
-        self.code = code
-        self.message_zh = message_zh
-        self.message_en = message_en
-        self.expected = expected
-        self.position = position
-
-    def __reduce__(self) -> tuple[object, ...]:
-        kwargs = {"expected": self.expected, "position": self.position}
-        return (_rebuild_error, (type(self), self.code, self.message_zh, self.message_en, kwargs))
-
-
-def _rebuild_error(
-    cls: type[CreditCodeError], code: str, zh: str, en: str, kwargs: dict[str, Any]
-) -> CreditCodeError:
-    return cls(code, zh, en, **kwargs)
 
 
 @dataclass(frozen=True, repr=False)

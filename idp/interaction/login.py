@@ -12,7 +12,7 @@ from idp.endpoints.params import BadRequest, form_items
 from idp.interaction.pages import render
 from idp.interaction.web import browser_cookie, outcome_response, page_locale
 from idp.metrics import LOGINS
-from idp.oauth.flow import Outcome, error_page
+from idp.oauth.flow import error_page
 from idp.tokens import Authentication
 
 EXPIRED = error_page("interaction_expired", "this sign-in has already been completed or has expired")
@@ -43,7 +43,11 @@ def _page(request: Request, uid: str, record: dict[str, Any], message: str | Non
 
 
 async def show(request: Request) -> Response:
-    uid, record = await run_in_threadpool(_record, request)
+    return await run_in_threadpool(_show, request)
+
+
+def _show(request: Request) -> Response:
+    uid, record = _record(request)
     if record is None:
         return outcome_response(request, EXPIRED, page_locale(request))
     return _page(request, uid, record)
@@ -56,50 +60,58 @@ async def _form(request: Request) -> dict[str, str] | None:
         return None
 
 
-async def login(request: Request) -> Response:
-    form = await _form(request)
-    app = request.app.state
-    uid, record = await run_in_threadpool(_record, request)
+def _step(request: Request, form: dict[str, str] | None, step: str) -> tuple[str, dict[str, Any]] | Response:
+    """The interaction, if this browser owns it, the CSRF token matches and it is at `step`; else a page."""
+    uid, record = _record(request)
     if record is None:
         return outcome_response(request, EXPIRED, page_locale(request))
-    if form is None or not app.flow.check_csrf(record, form.get("csrf_token")):
+    if form is None or not request.app.state.flow.check_csrf(record, form.get("csrf_token")):
         return _page(request, uid, record, "login.csrf", status=403)
-    if record["s"] != "login":
+    if record["s"] != step:
         return _page(request, uid, record)
+    return uid, record
+
+
+async def login(request: Request) -> Response:
+    # One read of the body, one hop into the thread pool for everything else (argon2 included).
+    return await run_in_threadpool(_login, request, await _form(request))
+
+
+def _login(request: Request, form: dict[str, str] | None) -> Response:
+    checked = _step(request, form, "login")
+    if isinstance(checked, Response):
+        return checked
+    uid, record = checked
+    assert form is not None
+    core = request.app.state.core
     username, password = form.get("username", "").strip(), form.get("password", "")
-    old_handle = request.cookies.get(app.core.sessions.cookie)
-
-    def authenticate() -> Outcome | None:
-        profile = app.core.accounts.authenticate(username, password)
-        if profile is None:
-            LOGINS.labels(outcome="failure").inc()
-            events.record(events.LOGIN_FAILED, outcome="failure", client_id=record["c"], reason="credentials")
-            return None
-        app.core.sessions.end(old_handle)  # a login never keeps the previous session (no fixation)
-        handle, session = app.core.sessions.create(profile.id, PASSWORD_AMR, PASSWORD_ACR)
-        LOGINS.labels(outcome="success").inc()
-        events.record(events.LOGIN_SUCCEEDED, subject=profile.id, client_id=record["c"], amr=list(PASSWORD_AMR))
-        auth = Authentication(account_id=profile.id, auth_time=session.auth_time, amr=session.amr,
-                              acr=session.acr, sid=session.sid)
-        outcome = app.flow.after_login(uid, record, auth)
-        outcome.set_session = handle
-        return outcome
-
-    outcome = await run_in_threadpool(authenticate)
-    if outcome is None:
+    profile = core.accounts.authenticate(username, password)
+    if profile is None:
+        LOGINS.labels(outcome="failure").inc()
+        events.record(events.LOGIN_FAILED, outcome="failure", client_id=record["c"], reason="credentials")
         return _page(request, uid, record, "login.failed", username=username[:128])
+    core.sessions.end(request.cookies.get(core.sessions.cookie))  # a login never keeps the old session
+    handle, session = core.sessions.create(profile.id, PASSWORD_AMR, PASSWORD_ACR)
+    LOGINS.labels(outcome="success").inc()
+    events.record(events.LOGIN_SUCCEEDED, subject=profile.id, client_id=record["c"], amr=list(PASSWORD_AMR))
+    auth = Authentication(account_id=profile.id, auth_time=session.auth_time, amr=session.amr, acr=session.acr,
+                          sid=session.sid)
+    outcome = request.app.state.flow.after_login(uid, record, auth)
+    outcome.set_session = handle
     return outcome_response(request, outcome, _locale(request, record))
 
 
 async def consent(request: Request) -> Response:
-    form = await _form(request)
-    app = request.app.state
-    uid, record = await run_in_threadpool(_record, request)
-    if record is None:
-        return outcome_response(request, EXPIRED, page_locale(request))
-    if form is None or not app.flow.check_csrf(record, form.get("csrf_token")):
-        return _page(request, uid, record, "login.csrf", status=403)
-    if record["s"] != "consent" or form.get("action") not in ("approve", "deny"):
+    return await run_in_threadpool(_consent, request, await _form(request))
+
+
+def _consent(request: Request, form: dict[str, str] | None) -> Response:
+    checked = _step(request, form, "consent")
+    if isinstance(checked, Response):
+        return checked
+    uid, record = checked
+    assert form is not None
+    if form.get("action") not in ("approve", "deny"):
         return _page(request, uid, record)
-    outcome = await run_in_threadpool(app.flow.consent, uid, record, form["action"] == "approve")
+    outcome = request.app.state.flow.consent(uid, record, form["action"] == "approve")
     return outcome_response(request, outcome, _locale(request, record))
