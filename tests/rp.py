@@ -153,3 +153,14 @@ def callback_params(response: httpx.Response) -> dict[str, str]:
     """The query parameters of a redirect to the RP."""
     query = urlsplit(response.headers["location"]).query
     return {k: v[0] for k, v in parse_qs(query).items()}
+
+
+def tokens_after_login(rp: RelyingParty, username: str, password: str) -> tuple[dict[str, Any], str]:
+    """A fresh browser logs in through `rp`; returns the token response and the nonce it sent."""
+    browser = Browser()
+    try:
+        auth = rp.authorization()
+        params = callback_params(browser.login(auth.url, username, password, stop_at=rp.redirect_uri))
+        return rp.fetch_token(params["code"], auth.verifier), auth.nonce
+    finally:
+        browser.close()

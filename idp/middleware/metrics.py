@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from idp.metrics import HTTP_DURATION, HTTP_REQUESTS
+from idp.middleware.observe import observed
 
 UNMATCHED = "<unmatched>"
 # Clients can send any method token; unknown ones share one label so they cannot mint series.
@@ -34,19 +34,11 @@ class Metrics:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         root_path = scope.get("root_path", "")
-        status = 500  # what the client gets if the app raises before starting a response
-        start = time.perf_counter()
 
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
+        def record(status: int, seconds: float) -> None:
             route = route_template(scope, root_path)
             method = scope["method"] if scope["method"] in _METHODS else "OTHER"
             HTTP_REQUESTS.labels(route=route, method=method, status=str(status)).inc()
-            HTTP_DURATION.labels(route=route, method=method).observe(time.perf_counter() - start)
+            HTTP_DURATION.labels(route=route, method=method).observe(seconds)
+
+        await observed(self.app, scope, receive, send, record)

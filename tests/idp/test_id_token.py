@@ -11,21 +11,13 @@ from idp import jose
 from idp.accounts import Accounts
 from idp.authn.password import Passwords
 from tests.idp.conftest import Person, Provider, RpFactory
-from tests.rp import Browser, callback_params
-
-
-def _tokens(rp, person: Person) -> tuple[dict, str]:  # type: ignore[no-untyped-def]
-    browser = Browser()
-    auth = rp.authorization()
-    params = callback_params(browser.login(auth.url, person.username, person.password, stop_at=rp.redirect_uri))
-    browser.close()
-    return rp.fetch_token(params["code"], auth.verifier), auth.nonce
+from tests.rp import tokens_after_login
 
 
 @pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])
 def test_id_token_is_signed_with_the_clients_registered_algorithm(make_rp: RpFactory, person: Person, alg: str) -> None:
     rp = make_rp(first_party=True, id_token_signed_response_alg=alg)
-    body, nonce = _tokens(rp, person)
+    body, nonce = tokens_after_login(rp, person.username, person.password)
     assert jose.header(body["id_token"])["alg"] == alg
     claims = rp.validate_id_token(body["id_token"], nonce)
     assert claims["at_hash"] == jose.half_hash(body["access_token"], alg)
@@ -33,8 +25,8 @@ def test_id_token_is_signed_with_the_clients_registered_algorithm(make_rp: RpFac
 
 def test_two_clients_of_different_sectors_see_different_subjects(make_rp: RpFactory, person: Person) -> None:
     first, second = make_rp(first_party=True), make_rp(first_party=True)
-    a, nonce_a = _tokens(first, person)
-    b, nonce_b = _tokens(second, person)
+    a, nonce_a = tokens_after_login(first, person.username, person.password)
+    b, nonce_b = tokens_after_login(second, person.username, person.password)
     sub_a = first.validate_id_token(a["id_token"], nonce_a)["sub"]
     sub_b = second.validate_id_token(b["id_token"], nonce_b)["sub"]
     assert sub_a != sub_b and person.id not in (sub_a, sub_b)
@@ -42,7 +34,7 @@ def test_two_clients_of_different_sectors_see_different_subjects(make_rp: RpFact
 
 def test_access_token_is_an_rfc9068_jwt_that_does_not_reveal_the_account(make_rp: RpFactory, person: Person) -> None:
     rp = make_rp(first_party=True)
-    body, _nonce = _tokens(rp, person)
+    body, _nonce = tokens_after_login(rp, person.username, person.password)
     assert jose.header(body["access_token"])["typ"] == "at+jwt"
     payload = body["access_token"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

@@ -5,15 +5,7 @@ import httpx
 
 from idp import jose
 from tests.idp.conftest import Person, Provider, RpFactory
-from tests.rp import Browser, callback_params
-
-
-def _login(rp, person: Person) -> tuple[dict, str]:  # type: ignore[no-untyped-def]
-    browser = Browser()
-    auth = rp.authorization()
-    params = callback_params(browser.login(auth.url, person.username, person.password, stop_at=rp.redirect_uri))
-    browser.close()
-    return rp.fetch_token(params["code"], auth.verifier), auth.nonce
+from tests.rp import tokens_after_login
 
 
 def _kids(provider: Provider) -> set[str]:
@@ -29,13 +21,13 @@ def test_jwks_publishes_public_parts_only(provider: Provider) -> None:
 def test_rotation_keeps_tokens_signed_by_the_old_key_valid(provider: Provider, make_rp: RpFactory,
                                                            person: Person) -> None:
     rp = make_rp(first_party=True)
-    before, nonce = _login(rp, person)
+    before, nonce = tokens_after_login(rp, person.username, person.password)
     old_kid = jose.header(before["id_token"])["kid"]
     published_before = _kids(provider)
 
     activated = provider.core.keys.rotate(retire_after=900)
 
-    after, new_nonce = _login(rp, person)
+    after, new_nonce = tokens_after_login(rp, person.username, person.password)
     new_kid = jose.header(after["id_token"])["kid"]
     assert new_kid != old_kid and new_kid in activated
     assert new_kid in published_before  # the next key was published before it signed anything
