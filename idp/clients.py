@@ -20,6 +20,7 @@ VERSION_KEY = "clients:version"
 ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 
 class ClientInputError(ValueError):
@@ -44,6 +45,15 @@ class RegisteredClient(ClientMixin):
     sector_identifier: str
     id_token_signed_response_alg: str
     allowed_scopes: frozenset[str] = field(default_factory=frozenset)
+    userinfo_signed_response_alg: str | None = None
+    access_token_signed_response_alg: str | None = None
+    resources: tuple[str, ...] = ()
+    default_resource: str | None = None
+    session_refresh_tokens: bool = False
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
+    frontchannel_logout_uri: str | None = None
+    frontchannel_logout_session_required: bool = False
 
     @property
     def public(self) -> bool:
@@ -80,6 +90,12 @@ class RegisteredClient(ClientMixin):
         return grant_type in self.grant_types
 
 
+# Metadata copied unchanged from the row to the cached client.
+_COPIED = ("userinfo_signed_response_alg", "access_token_signed_response_alg", "default_resource",
+           "session_refresh_tokens", "backchannel_logout_uri", "backchannel_logout_session_required",
+           "frontchannel_logout_uri", "frontchannel_logout_session_required")
+
+
 def _registered(row: Client) -> RegisteredClient:
     sector = row.sector_identifier or (urlsplit(row.redirect_uris[0]).hostname or "" if row.redirect_uris else "")
     return RegisteredClient(
@@ -97,6 +113,8 @@ def _registered(row: Client) -> RegisteredClient:
         sector_identifier=sector,
         id_token_signed_response_alg=row.id_token_signed_response_alg,
         allowed_scopes=frozenset(scope_to_list(row.scope)),
+        resources=tuple(row.resources),
+        **{name: getattr(row, name) for name in _COPIED},
     )
 
 
@@ -115,6 +133,26 @@ def validate_redirect_uri(uri: str) -> str:
         raise ClientInputError(f"redirect_uri {uri!r} has no host")
     if parts.scheme not in ("http", "https") and "." not in parts.scheme:
         raise ClientInputError(f"redirect_uri {uri!r}: a private-use scheme must be a reversed domain name")
+    return uri
+
+
+def validate_resource(uri: str) -> str:
+    """RFC 8707 §2: an absolute URI without a fragment."""
+    parts = urlsplit(uri)
+    if not parts.scheme or not parts.netloc or parts.fragment or "#" in uri:
+        raise ClientInputError(f"resource {uri!r} must be an absolute URI without a fragment")
+    return uri
+
+
+def validate_logout_uri(setting: str, uri: str) -> str:
+    """Back- and front-channel logout URIs: absolute, https except loopback, no fragment."""
+    from idp.settings import is_loopback_host
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment or "#" in uri:
+        raise ClientInputError(f"{setting} {uri!r} must be an absolute http(s) URI without a fragment")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ClientInputError(f"{setting} {uri!r} must use https (http only on loopback)")
     return uri
 
 
@@ -162,18 +200,43 @@ class ClientRegistry:
                post_logout_redirect_uris: list[str] | None = None, scope: str | None = None,
                grant_types: list[str] | None = None, client_id: str | None = None,
                subject_type: str = "pairwise",
-               id_token_signed_response_alg: str = "RS256") -> tuple[RegisteredClient, str | None]:
+               id_token_signed_response_alg: str = "RS256",
+               userinfo_signed_response_alg: str | None = None,
+               access_token_signed_response_alg: str | None = None,
+               resources: list[str] | None = None, default_resource: str | None = None,
+               session_refresh_tokens: bool = False,
+               backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = False,
+               frontchannel_logout_uri: str | None = None, frontchannel_logout_session_required: bool = False,
+               ) -> tuple[RegisteredClient, str | None]:
         """Register a client; returns it and its secret (None for public clients), shown this once."""
+        grant_types = list(grant_types or ["authorization_code"])
         if not name.strip():
             raise ClientInputError("name must not be empty")
-        if not redirect_uris:
+        if grant_types != ["client_credentials"] and not redirect_uris:
             raise ClientInputError("at least one redirect_uri is required")
-        if id_token_signed_response_alg not in ID_TOKEN_ALGS:
-            raise ClientInputError(f"id_token_signed_response_alg must be one of {', '.join(ID_TOKEN_ALGS)}")
+        unknown = [g for g in grant_types if g not in GRANT_TYPES]
+        if unknown:
+            raise ClientInputError(f"grant_type {unknown[0]!r} is not supported")
+        if public and "client_credentials" in grant_types:
+            raise ClientInputError("a public client cannot use client_credentials")
+        for setting, alg in (("id_token_signed_response_alg", id_token_signed_response_alg),
+                             ("userinfo_signed_response_alg", userinfo_signed_response_alg),
+                             ("access_token_signed_response_alg", access_token_signed_response_alg)):
+            if alg is not None and alg not in ID_TOKEN_ALGS:
+                raise ClientInputError(f"{setting} must be one of {', '.join(ID_TOKEN_ALGS)}")
         if subject_type not in ("pairwise", "public"):
             raise ClientInputError("subject_type must be pairwise or public")
         for uri in list(redirect_uris) + list(post_logout_redirect_uris or []):
             validate_redirect_uri(uri)
+        resources = list(dict.fromkeys(resources or []))
+        for resource in resources:
+            validate_resource(resource)
+        if default_resource is not None and default_resource not in resources:
+            raise ClientInputError("default_resource must be one of the client's resources")
+        for setting, uri in (("backchannel_logout_uri", backchannel_logout_uri),
+                             ("frontchannel_logout_uri", frontchannel_logout_uri)):
+            if uri is not None:
+                validate_logout_uri(setting, uri)
         secret = None if public else random_token(32)  # 256 bits of entropy
         row = Client(
             client_id=client_id or random_token(16),
@@ -181,13 +244,22 @@ class ClientRegistry:
             name=name.strip(),
             redirect_uris=list(dict.fromkeys(redirect_uris)),
             post_logout_redirect_uris=list(post_logout_redirect_uris or []),
-            grant_types=grant_types or ["authorization_code"],
+            grant_types=grant_types,
             response_types=["code"],
             scope=scope or " ".join(s for s in SUPPORTED_SCOPES if s != "offline_access"),
             token_endpoint_auth_method="none" if public else "client_secret_basic",
             first_party=first_party,
             subject_type=subject_type,
             id_token_signed_response_alg=id_token_signed_response_alg,
+            userinfo_signed_response_alg=userinfo_signed_response_alg,
+            access_token_signed_response_alg=access_token_signed_response_alg,
+            resources=resources,
+            default_resource=default_resource,
+            session_refresh_tokens=session_refresh_tokens,
+            backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required,
+            frontchannel_logout_uri=frontchannel_logout_uri,
+            frontchannel_logout_session_required=frontchannel_logout_session_required,
         )
         with self._sessions() as session, session.begin():
             if session.get(Client, row.client_id) is not None:

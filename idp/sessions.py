@@ -27,6 +27,10 @@ class SsoSession:
                 "o": self.created, "v": seen}
 
 
+def sid_key(sid: str) -> str:
+    return f"sid:{sid}"
+
+
 class Sessions:
     def __init__(self, store: EphemeralStore, settings: Settings) -> None:
         self._store = store
@@ -48,7 +52,9 @@ class Sessions:
             self._store.delete(key)
             return None
         if now - data["v"] > self._idle // 16:  # slide the idle window without a write per request
-            put_json(self._store, key, session.to_json(now), ttl=self._ttl(session, now))
+            ttl = self._ttl(session, now)
+            put_json(self._store, key, session.to_json(now), ttl=ttl)
+            self._store.put(sid_key(session.sid), key.encode(), ttl=ttl)
         return session
 
     def create(self, account_id: str, amr: tuple[str, ...], acr: str) -> tuple[str, SsoSession]:
@@ -56,12 +62,32 @@ class Sessions:
         now = int(time.time())
         handle = random_token(32)
         session = SsoSession(account_id, now, amr, acr, random_token(16), now)
-        put_json(self._store, f"sess:{digest(handle)}", session.to_json(now), ttl=self._ttl(session, now))
+        key = f"sess:{digest(handle)}"
+        ttl = self._ttl(session, now)
+        put_json(self._store, key, session.to_json(now), ttl=ttl)
+        self._store.put(sid_key(session.sid), key.encode(), ttl=ttl)  # the session by its public sid
         return handle, session
 
-    def end(self, handle: str | None) -> None:
-        if handle:
-            self._store.delete(f"sess:{digest(handle)}")
+    def end(self, handle: str | None) -> SsoSession | None:
+        """End the session behind a cookie handle; returns what it was, if it was alive."""
+        if not handle or len(handle) > 100:
+            return None
+        data = get_json(self._store, f"sess:{digest(handle)}")
+        self._store.delete(f"sess:{digest(handle)}")
+        if not isinstance(data, dict):
+            return None
+        self._store.delete(sid_key(data["s"]))
+        return SsoSession(data["a"], data["t"], tuple(data["m"]), data["c"], data["s"], data["o"])
+
+    def end_sid(self, sid: str) -> None:
+        """End a session known only by its sid (a refresh-token family's, or an upstream logout's)."""
+        key = self._store.take(sid_key(sid))
+        if key is not None:
+            self._store.delete(key.decode())
+
+    def alive(self, sid: str | None) -> bool:
+        """True while the session with this sid exists; it does not slide the idle window."""
+        return bool(sid) and self._store.get(sid_key(str(sid))) is not None
 
     def _ttl(self, session: SsoSession, now: int) -> float:
         return float(max(1, min(self._idle, session.created + self._max - now)))

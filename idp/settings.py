@@ -44,6 +44,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_THREADS", "threads", "16", "Thread-pool size per worker for the synchronous core."),
     Option("YIHAO_ACCESS_TOKEN_TTL", "access_token_ttl", "600", "Access-token lifetime, seconds."),
     Option("YIHAO_ID_TOKEN_TTL", "id_token_ttl", "600", "ID-token lifetime, seconds."),
+    Option("YIHAO_REFRESH_TOKEN_IDLE_TTL", "refresh_token_idle_ttl", "1209600", "A refresh token unused this long expires, seconds (14 days)."),
+    Option("YIHAO_REFRESH_TOKEN_MAX_TTL", "refresh_token_max_ttl", "2592000", "Absolute lifetime of a refresh-token family from login, seconds (30 days)."),
+    Option("YIHAO_REFRESH_REUSE_GRACE", "refresh_reuse_grace", "10", "A rotated refresh token presented again this soon, before its successor was used, gets a sibling instead of revoking the family (concurrent refresh); 0 disables, seconds."),
     Option("YIHAO_CODE_TTL", "code_ttl", "60", "Authorization-code lifetime, seconds."),
     Option("YIHAO_INTERACTION_TTL", "interaction_ttl", "900", "Time a person has to finish a login/consent interaction, seconds."),
     Option("YIHAO_SESSION_IDLE_TTL", "session_idle_ttl", "28800", "SSO session idle lifetime, seconds."),
@@ -89,6 +92,9 @@ class Settings:
     threads: int
     access_token_ttl: int
     id_token_ttl: int
+    refresh_token_idle_ttl: int
+    refresh_token_max_ttl: int
+    refresh_reuse_grace: int
     code_ttl: int
     interaction_ttl: int
     session_idle_ttl: int
@@ -196,6 +202,9 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "threads": lambda n, v: _int(n, v, 1),
     "access_token_ttl": lambda n, v: _int(n, v, 30),
     "id_token_ttl": lambda n, v: _int(n, v, 30),
+    "refresh_token_idle_ttl": lambda n, v: _int(n, v, 60),
+    "refresh_token_max_ttl": lambda n, v: _int(n, v, 60),
+    "refresh_reuse_grace": lambda n, v: _int(n, v, 0),
     "code_ttl": lambda n, v: _int(n, v, 5),
     "interaction_ttl": lambda n, v: _int(n, v, 30),
     "session_idle_ttl": lambda n, v: _int(n, v, 60),
@@ -241,6 +250,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**values)
     if settings.session_max_ttl < settings.session_idle_ttl:
         raise ConfigError("YIHAO_SESSION_MAX_TTL", "must not be shorter than YIHAO_SESSION_IDLE_TTL")
+    if settings.refresh_token_max_ttl < settings.refresh_token_idle_ttl:
+        raise ConfigError("YIHAO_REFRESH_TOKEN_MAX_TTL", "must not be shorter than YIHAO_REFRESH_TOKEN_IDLE_TTL")
+    if settings.refresh_reuse_grace > 60:
+        raise ConfigError("YIHAO_REFRESH_REUSE_GRACE", "must be at most 60 seconds (a longer grace hides token theft)")
     if settings.workers > 1 and settings.redis_url is None:
         raise ConfigError("YIHAO_WORKERS", "more than one worker needs YIHAO_REDIS_URL (shared store)")
     if not settings.embedded and not (settings.master_key or settings.master_key_file):

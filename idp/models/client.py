@@ -22,5 +22,15 @@ class Client(SQLModel, table=True):
     subject_type: str = Field(default="pairwise", max_length=16)  # pairwise | public
     sector_identifier: str | None = Field(default=None, max_length=255)
     id_token_signed_response_alg: str = Field(default="RS256", max_length=16)
+    userinfo_signed_response_alg: str | None = Field(default=None, max_length=16)  # None: plain JSON
+    access_token_signed_response_alg: str | None = Field(default=None, max_length=16)  # None: the server's
+    # RFC 8707: resource indicators the client may ask for; the default audience of its access tokens
+    resources: list[str] = json_list()
+    default_resource: str | None = Field(default=None, max_length=255)
+    session_refresh_tokens: bool = False  # refresh tokens without offline_access, ending with the session
+    backchannel_logout_uri: str | None = Field(default=None, max_length=1024)
+    backchannel_logout_session_required: bool = False
+    frontchannel_logout_uri: str | None = Field(default=None, max_length=1024)
+    frontchannel_logout_session_required: bool = False
     created_at: datetime = when()
     updated_at: datetime = when()
