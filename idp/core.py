@@ -12,8 +12,11 @@ from idp.clients import ClientRegistry
 from idp.consents import Consents
 from idp.crypto import MasterKey, load_master_key
 from idp.grants.authorization_code import AuthorizationCodeGrant, PkceS256
+from idp.grants.client_credentials import ClientCredentialsGrant
+from idp.grants.refresh_token import RefreshTokenGrant
 from idp.keys import KeyRing
 from idp.oauth.server import YihaoServer
+from idp.refresh import RefreshTokens
 from idp.sessions import Sessions
 from idp.settings import Settings
 from idp.store.ephemeral import EphemeralStore, open_store
@@ -32,6 +35,7 @@ class Core:
     consents: Consents
     sessions: Sessions
     issuer: TokenIssuer
+    refresh: RefreshTokens
     server: YihaoServer
 
     def close(self) -> None:
@@ -50,11 +54,16 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     keys = KeyRing(engine, master, store)
     clients = ClientRegistry(engine, store)
     issuer = TokenIssuer(settings, keys, store, master.derive("pairwise-subject"), master.aead("access-token-ref"))
+    sessions = Sessions(store, settings)
+    refresh = RefreshTokens(engine, sessions, issuer, settings)
     server = YihaoServer(clients, issuer)
+    server.refresh = refresh
     grant = type("CodeGrant", (AuthorizationCodeGrant,), {"store": store, "code_ttl": settings.code_ttl,
                                                  "reuse_ttl": settings.access_token_ttl + 60})
     server.register_grant(grant, [PkceS256(required=True)])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
     passwords = Passwords(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
     return Core(settings=settings, engine=engine, store=store, master=master, keys=keys, clients=clients,
-                accounts=Accounts(engine, passwords), consents=Consents(engine), sessions=Sessions(store, settings),
-                issuer=issuer, server=server)
+                accounts=Accounts(engine, passwords), consents=Consents(engine), sessions=sessions,
+                issuer=issuer, refresh=refresh, server=server)

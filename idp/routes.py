@@ -8,7 +8,7 @@ from idp.endpoints.authorize import authorize
 from idp.endpoints.discovery import discovery
 from idp.endpoints.health import healthz, readyz
 from idp.endpoints.jwks import jwks
-from idp.endpoints.token import token
+from idp.endpoints.token import introspect, revoke, token
 from idp.endpoints.userinfo import userinfo
 from idp.interaction import login
 from idp.metrics import metrics_endpoint
@@ -23,6 +23,8 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/jwks", jwks, methods=["GET"], name="jwks"),
         Route("/authorize", authorize, methods=["GET", "POST"], name="authorize"),
         Route("/token", token, methods=["POST"], name="token"),
+        Route("/introspect", introspect, methods=["POST"], name="introspect"),
+        Route("/revoke", revoke, methods=["POST"], name="revoke"),
         Route("/userinfo", userinfo, methods=["GET", "POST"], name="userinfo"),
         Route("/interaction/{uid}", login.show, methods=["GET"], name="interaction"),
         Route("/interaction/{uid}/login", login.login, methods=["POST"], name="login"),

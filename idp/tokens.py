@@ -56,18 +56,21 @@ class TokenIssuer:
         mac = hmac.new(self._pairwise_key, f"{client.sector_identifier}|{account_id}".encode(), hashlib.sha256)
         return b64u(mac.digest())
 
-    def access_token(self, client: RegisteredClient, auth: Authentication, scope: str) -> tuple[str, int]:
+    def access_token(self, client: RegisteredClient, auth: Authentication | None, scope: str,
+                     audience: str | list[str] | None = None) -> tuple[str, int]:
+        """An RFC 9068 access token: for a person (`auth`) or, without one, for the client itself."""
         now = int(time.time())
         ttl = self._settings.access_token_ttl
         jti = random_token(16)
-        claims = {
-            "iss": self.issuer, "sub": self.subject(client, auth.account_id), "aud": self.issuer,
-            "client_id": client.client_id, "scope": scope, "jti": jti, "iat": now,
-            "exp": now + ttl, "auth_time": auth.auth_time, "acr": auth.acr, "gid": auth.grant_id,
-            "ref": b64u(self._reference.seal(auth.account_id.encode(), aad=jti)),
+        claims: dict[str, Any] = {
+            "iss": self.issuer, "sub": client.client_id, "aud": audience or self.issuer,
+            "client_id": client.client_id, "scope": scope, "jti": jti, "iat": now, "exp": now + ttl,
         }
-        key = self._keys.signing_key(self._settings.access_token_alg)
-        return jose.sign(claims, key, typ="at+jwt"), ttl
+        if auth is not None:
+            claims.update(sub=self.subject(client, auth.account_id), auth_time=auth.auth_time, acr=auth.acr,
+                          gid=auth.grant_id, ref=b64u(self._reference.seal(auth.account_id.encode(), aad=jti)))
+        alg = client.access_token_signed_response_alg or self._settings.access_token_alg
+        return jose.sign(claims, self._keys.signing_key(alg), typ="at+jwt"), ttl
 
     def id_token(self, client: RegisteredClient, auth: Authentication, *, nonce: str | None,
                  access_token: str | None, extra: dict[str, Any] | None = None) -> str:
@@ -86,21 +89,33 @@ class TokenIssuer:
             claims.update(extra)
         return jose.sign(claims, self._keys.signing_key(alg))
 
-    def read_access_token(self, token: str) -> tuple[dict[str, Any], str] | None:
-        """Claims and account id of a valid, unexpired, unrevoked access token of ours; else None."""
+    def read_access_token(self, token: str) -> tuple[dict[str, Any], str | None] | None:
+        """Claims and account id (None for a client's own token) of a valid, unexpired, unrevoked
+        access token of ours; else None."""
         try:
             claims = jose.verify(token, self._keys.public_key, ACCESS_TOKEN_ALGS, typ="at+jwt")
         except jose.InvalidJws:
             return None
         if claims.get("iss") != self.issuer or not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
             return None
-        if self._store.get(revoked_grant_key(str(claims.get("gid")))) is not None:
+        jti, gid = str(claims.get("jti")), claims.get("gid")
+        if self._store.get(revoked_jti_key(jti)) is not None:
             return None
+        if gid is not None and self._store.get(revoked_grant_key(str(gid))) is not None:
+            return None
+        if "ref" not in claims:
+            return claims, None
         try:
-            account_id = self._reference.open(b64u_decode(str(claims.get("ref"))), aad=str(claims.get("jti"))).decode()
+            account_id = self._reference.open(b64u_decode(str(claims["ref"])), aad=jti).decode()
         except (InvalidTag, ValueError):  # not sealed by us: not our token
             return None
         return claims, account_id
+
+    def revoke_access_token(self, claims: dict[str, Any]) -> None:
+        """RFC 7009: remember the revoked `jti` until the token would have expired, on every worker."""
+        ttl = int(claims["exp"]) - int(time.time()) + 60
+        if ttl > 0:
+            self._store.put(revoked_jti_key(str(claims["jti"])), b"1", ttl=ttl)
 
     def revoke_grant(self, grant_id: str) -> None:
         """Every access token issued under this grant stops working (e.g. on code reuse)."""
@@ -109,3 +124,7 @@ class TokenIssuer:
 
 def revoked_grant_key(grant_id: str) -> str:
     return f"revoked:grant:{grant_id}"
+
+
+def revoked_jti_key(jti: str) -> str:
+    return f"revoked:jti:{jti}"

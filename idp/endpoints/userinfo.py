@@ -74,6 +74,9 @@ async def userinfo(request: Request) -> Response:
         if found is None:
             return _challenge("invalid_token", "the access token is invalid, expired or revoked")
         claims, account_id = found
+        aud = claims["aud"] if isinstance(claims.get("aud"), list) else [claims.get("aud")]
+        if account_id is None or core.settings.issuer not in aud:  # a client's own token, or one for an API
+            return _challenge("invalid_token", "the access token was not issued for userinfo")
         scopes = set(str(claims.get("scope", "")).split())
         if "openid" not in scopes:  # RFC 6750 §3.1: a valid token without the scope needed is 403
             return _challenge("insufficient_scope", "the access token was not issued for the openid scope", 403,

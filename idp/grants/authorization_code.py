@@ -11,6 +11,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp import events
 from idp.crypto import digest
+from idp.grants.common import ClientScopes, requested_resources, token_audience
 from idp.metrics import TOKENS_ISSUED
 from idp.store.ephemeral import EphemeralStore, put_json, take_json
 from idp.tokens import Authentication
@@ -27,6 +28,7 @@ class IssuedCode:
     code_challenge: str | None
     code_challenge_method: str | None
     auth: Authentication
+    resources: tuple[str, ...] = ()
 
     def get_redirect_uri(self) -> str | None:
         return self.redirect_uri
@@ -39,7 +41,7 @@ def code_key(code: str) -> str:
     return f"code:{digest(code)}"
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+class AuthorizationCodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
     AUTHORIZATION_CODE_LENGTH = 43  # ~256 bits
 
@@ -47,12 +49,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     code_ttl: int
     reuse_ttl: int  # how long a spent code is remembered: the life of what it issued
 
+    def validate_authorization_request(self) -> Any:
+        redirect_uri = super().validate_authorization_request()
+        requested_resources(self.request.client, self.request.payload.datalist.get("resource", ()))
+        return redirect_uri
+
     def save_authorization_code(self, code: str, request: Any) -> None:
         data = request.payload.data
         put_json(self.store, code_key(code), {
             "c": request.client.client_id, "r": data.get("redirect_uri"), "s": request.scope,
             "n": data.get("nonce"), "cc": data.get("code_challenge"), "cm": data.get("code_challenge_method"),
             "auth": request.user.to_json(),
+            "rs": list(requested_resources(request.client, request.payload.datalist.get("resource", ()))),
         }, ttl=self.code_ttl)
 
     def query_authorization_code(self, code: str, client: Any) -> IssuedCode | None:
@@ -66,13 +74,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         self.store.put(f"code:used:{digest(code)}", auth.grant_id.encode(), ttl=self.reuse_ttl)
         if data["c"] != client.client_id:
             return None  # bound to the client it was issued to (and now spent)
-        return IssuedCode(data["c"], data["r"], data["s"], data["n"], data["cc"], data["cm"], auth)
+        return IssuedCode(data["c"], data["r"], data["s"], data["n"], data["cc"], data["cm"], auth,
+                          tuple(data.get("rs", ())))
 
     def _on_unknown_code(self, code: str, client: Any) -> None:
         # RFC 6749 §4.1.2 / RFC 9700 §4.5: a reused code revokes the tokens issued with it.
         grant_id = self.store.take(f"code:used:{digest(code)}")
         if grant_id is not None:
-            self.server.issuer.revoke_grant(grant_id.decode())
+            self.server.refresh.revoke_family(grant_id.decode())  # and its access tokens
             events.record(events.CODE_REUSED, outcome="failure", client_id=client.client_id)
 
     def delete_authorization_code(self, authorization_code: IssuedCode) -> None:
@@ -90,10 +99,19 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def create_token_response(self) -> tuple[int, Any, list]:
         client = self.request.client
         issued: IssuedCode = self.request.authorization_code
-        token = self.generate_token(user=issued.auth, scope=issued.scope, include_refresh_token=False)
-        if "openid" in issued.scope.split():
+        scopes = issued.scope.split()
+        audience = token_audience(client, issued.resources, self.request.form.get("resource"))
+        access_token, ttl = self.server.issuer.access_token(client, issued.auth, issued.scope, audience)
+        token: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
+        if issued.scope:
+            token["scope"] = issued.scope
+        offline = "offline_access" in scopes
+        if client.check_grant_type("refresh_token") and (offline or client.session_refresh_tokens):
+            token["refresh_token"] = self.server.refresh.issue(client.client_id, issued.auth, issued.scope,
+                                                               issued.resources, offline)
+        if "openid" in scopes:
             token["id_token"] = self.server.issuer.id_token(client, issued.auth, nonce=issued.nonce,
-                                                             access_token=token["access_token"])
+                                                             access_token=access_token)
         TOKENS_ISSUED.labels(grant_type=self.GRANT_TYPE).inc()
         events.record(events.TOKEN_ISSUED, subject=issued.auth.account_id, client_id=client.client_id,
                       grant_type=self.GRANT_TYPE)

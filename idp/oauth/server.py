@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request, UnsupportedGrantTypeError
 
-from idp.clients import SUPPORTED_SCOPES, ClientRegistry, RegisteredClient
+from idp.clients import ClientRegistry, RegisteredClient
 from idp.oauth.requests import OAuthRequest
-from idp.tokens import Authentication, TokenIssuer
+from idp.tokens import TokenIssuer
+
+if TYPE_CHECKING:
+    from idp.refresh import RefreshTokens
 
 OAuthResponse = tuple[int, Any, list[tuple[str, str]]]
 
@@ -17,16 +20,16 @@ class YihaoServer(AuthorizationServer):
     """The synchronous OAuth core; handlers call it once, in the thread pool."""
 
     def __init__(self, clients: ClientRegistry, issuer: TokenIssuer) -> None:
-        super().__init__(scopes_supported=list(SUPPORTED_SCOPES))
+        super().__init__()  # scopes are checked per client by the grants
         self.clients = clients
         self.issuer = issuer
-        self.register_token_generator("default", self._generate_token)
+        self.refresh: RefreshTokens  # set by build_core
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
         return self.clients.get(client_id)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        """Access tokens are self-contained JWTs: nothing to store."""
+        """Access tokens are self-contained JWTs: nothing to store (refresh tokens store themselves)."""
 
     def get_token_grant(self, request: OAuth2Request) -> Any:
         try:
@@ -43,17 +46,6 @@ class YihaoServer(AuthorizationServer):
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         """authlib's signals are not used: events are recorded where they happen."""
-
-    def _generate_token(self, grant_type: str, client: RegisteredClient, user: Authentication | None = None,
-                        scope: str | None = None, expires_in: int | None = None,
-                        include_refresh_token: bool = True) -> dict[str, Any]:
-        assert user is not None, "the code grant always has an authentication"
-        access_token, ttl = self.issuer.access_token(client, user, scope or "")
-        token: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
-        if scope:
-            token["scope"] = scope
-        return token
-
 
 def json_body(body: Any) -> bytes:
     return body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()

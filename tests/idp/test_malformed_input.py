@@ -89,7 +89,7 @@ def test_token_parameters_in_the_query_string_are_invalid_request(http: httpx.Cl
     rp = make_rp()
     response = http.post("/token?code=x", data={"grant_type": "authorization_code"}, auth=(rp.client_id, rp.client_secret))
     assert oauth_error(response, 400) == {
-        "error": "invalid_request", "error_description": "token request parameters belong in the body, not the query string"}
+        "error": "invalid_request", "error_description": "parameters belong in the body, not the query string"}
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "text/plain", None])

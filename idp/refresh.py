@@ -1,0 +1,168 @@
+"""Refresh-token families: issued per login, rotated on every use, revoked whole on reuse.
+
+RFC 9700 §4.14.2: a refresh token is single use. Presenting one that was already rotated means two
+parties hold it, so the whole family (every token of that login) and the access tokens issued with
+it are revoked. One exception keeps honest clients working: a client that refreshes twice at once
+(two tabs, a retry after a lost response) presents the same token twice within milliseconds. If the
+second use comes within `YIHAO_REFRESH_REUSE_GRACE` seconds of the first *and no successor has been
+used yet*, it gets a sibling token instead of a revocation. Once any successor has been used, the
+old token is dead for good, so a thief replaying a stolen token later still trips the detector.
+
+Tokens are stored by digest. The family id is the grant id that access tokens carry as `gid`, so
+`TokenIssuer.revoke_grant(family_id)` stops those too. A family not tied to `offline_access` lives
+only as long as the SSO session (`sid`) it came from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from sqlalchemy import Engine, and_, exists, insert, select, update
+
+from idp import events
+from idp.crypto import digest, random_token
+from idp.models import RefreshToken
+from idp.models._base import aware, new_id, utcnow
+from idp.sessions import Sessions
+from idp.settings import Settings
+from idp.tokens import Authentication, TokenIssuer
+
+T = RefreshToken.__table__
+
+
+class RefreshRejected(Exception):
+    """The presented refresh token cannot be used; the message is safe to show the client."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """What a refresh token stands for: one login's grant to one client."""
+
+    family_id: str
+    client_id: str
+    account_id: str
+    scope: str
+    resources: tuple[str, ...]
+    sid: str | None
+    offline: bool
+    auth: Authentication
+    issued_at: datetime
+    expires_at: datetime
+
+
+def _family(row: Any) -> Family:
+    auth = Authentication.from_json({**row.auth, "a": row.account_id, "s": row.sid or "", "g": row.family_id})
+    return Family(row.family_id, row.client_id, row.account_id, row.scope,
+                  tuple((row.audience or "").split()), row.sid, row.offline, auth,
+                  aware(row.issued_at), min(aware(row.expires_at), aware(row.family_expires_at)))
+
+
+class RefreshTokens:
+    def __init__(self, engine: Engine, sessions: Sessions, issuer: TokenIssuer, settings: Settings) -> None:
+        self._engine = engine
+        self._sessions = sessions
+        self._issuer = issuer
+        self._idle = timedelta(seconds=settings.refresh_token_idle_ttl)
+        self._max = timedelta(seconds=settings.refresh_token_max_ttl)
+        self._grace = timedelta(seconds=settings.refresh_reuse_grace)
+
+    def issue(self, client_id: str, auth: Authentication, scope: str, resources: tuple[str, ...],
+              offline: bool) -> str:
+        """Start a family for a login's grant (the family id is the grant id)."""
+        now = utcnow()
+        token = random_token(32)
+        with self._engine.begin() as conn:
+            conn.execute(insert(T).values(
+                id=new_id(), token_digest=digest(token), family_id=auth.grant_id, parent_id=None,
+                client_id=client_id, account_id=auth.account_id, scope=scope, audience=" ".join(resources) or None,
+                sid=auth.sid or None, offline=offline, auth=_auth_json(auth), issued_at=now,
+                expires_at=min(now + self._idle, now + self._max), family_expires_at=now + self._max))
+        return token
+
+    def rotate(self, token: str, client_id: str,
+               check: Callable[[Family], Any] = lambda family: None) -> tuple[str, Family]:
+        """Spend `token` and return its successor, or raise RefreshRejected (revoking on reuse).
+
+        `check` vets the request against the family before anything is spent; what it raises
+        leaves the token unspent."""
+        now = utcnow()
+        with self._engine.begin() as conn:
+            row = conn.execute(select(T).where(T.c.token_digest == digest(token))).first()
+            if row is None or row.client_id != client_id:
+                raise RefreshRejected("the refresh token is invalid, expired or revoked")
+            family = _family(row)
+            if row.revoked_at is not None or family.expires_at <= now:
+                raise RefreshRejected("the refresh token is invalid, expired or revoked")
+            check(family)
+            if not family.offline and not self._sessions.alive(family.sid):
+                outcome = "session ended"
+            elif conn.execute(update(T).where(T.c.id == row.id, T.c.consumed_at.is_(None))
+                              .values(consumed_at=now)).rowcount == 0 and not self._within_grace(conn, row, now):
+                outcome = "reused"
+            elif conn.execute(select(exists().where(T.c.family_id == row.family_id,
+                                                    T.c.revoked_at.is_not(None)))).scalar():
+                raise RefreshRejected("the refresh token is invalid, expired or revoked")
+            else:
+                successor = random_token(32)
+                conn.execute(insert(T).values(
+                    id=new_id(), token_digest=digest(successor), family_id=row.family_id, parent_id=row.id,
+                    client_id=row.client_id, account_id=row.account_id, scope=row.scope, audience=row.audience,
+                    sid=row.sid, offline=row.offline, auth=row.auth, issued_at=now,
+                    expires_at=min(now + self._idle, aware(row.family_expires_at)),
+                    family_expires_at=row.family_expires_at))
+                return successor, family
+        self.revoke_family(row.family_id)
+        if outcome == "reused":
+            events.record(events.REFRESH_TOKEN_REUSED, outcome="failure", subject=row.account_id,
+                          client_id=client_id)
+            raise RefreshRejected("the refresh token was already used; its grant has been revoked")
+        raise RefreshRejected("the session this refresh token belonged to has ended")
+
+    def _within_grace(self, conn: Any, row: Any, now: datetime) -> bool:
+        """A second use of a just-rotated token whose successors are all still unused (a concurrent refresh)."""
+        consumed = conn.execute(select(T.c.consumed_at).where(T.c.id == row.id)).scalar()
+        if not self._grace or consumed is None or now - aware(consumed) > self._grace:
+            return False
+        used_child = select(exists().where(T.c.parent_id == row.id, T.c.consumed_at.is_not(None)))
+        return not conn.execute(used_child).scalar()
+
+    def find(self, token: str) -> Family | None:
+        """The family of a live (unspent, unrevoked, unexpired) refresh token, for introspection."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(T).where(T.c.token_digest == digest(token))).first()
+        if row is None or row.consumed_at is not None or row.revoked_at is not None:
+            return None
+        family = _family(row)
+        if family.expires_at <= utcnow() or (not family.offline and not self._sessions.alive(family.sid)):
+            return None
+        return family
+
+    def revoke(self, token: str, client_id: str) -> bool:
+        """RFC 7009: revoking a refresh token revokes its family. False when it is not the client's."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(T.c.family_id, T.c.client_id).where(T.c.token_digest == digest(token))).first()
+        if row is None or row.client_id != client_id:
+            return False
+        self.revoke_family(row.family_id)
+        return True
+
+    def revoke_family(self, family_id: str) -> None:
+        """Every refresh token of the family, and every access token issued under it, stops working."""
+        with self._engine.begin() as conn:
+            conn.execute(update(T).where(T.c.family_id == family_id, T.c.revoked_at.is_(None))
+                         .values(revoked_at=utcnow()))
+        self._issuer.revoke_grant(family_id)
+
+    def revoke_session(self, sid: str) -> int:
+        """End the session-bound families of an SSO session (logout); offline ones live on."""
+        with self._engine.connect() as conn:
+            families = conn.execute(select(T.c.family_id).distinct().where(
+                and_(T.c.sid == sid, T.c.offline.is_(False), T.c.revoked_at.is_(None)))).scalars().all()
+        for family_id in families:
+            self.revoke_family(family_id)
+        return len(families)
+
+
+def _auth_json(auth: Authentication) -> dict[str, Any]:
+    return {"t": auth.auth_time, "m": list(auth.amr), "c": auth.acr}
