@@ -164,3 +164,28 @@ def tokens_after_login(rp: RelyingParty, username: str, password: str) -> tuple[
         return rp.fetch_token(params["code"], auth.verifier), auth.nonce
     finally:
         browser.close()
+
+
+
+def _endpoint(rp: RelyingParty, name: str, path: str, at: str | None) -> str:
+    """The endpoint as discovered, or the same path on another worker of the deployment."""
+    return at + path if at else rp.metadata[name]
+
+
+def refresh(rp: RelyingParty, refresh_token: str, at: str | None = None, **params: str) -> dict[str, Any]:
+    """A refresh through authlib's client, which raises on an OAuth error."""
+    with rp.oauth() as client:
+        return dict(client.refresh_token(_endpoint(rp, "token_endpoint", "/token", at), refresh_token=refresh_token,
+                                         **params))
+
+
+def introspect(rp: RelyingParty, token: str, hint: str | None = None, at: str | None = None) -> httpx.Response:
+    with rp.oauth() as client:
+        return client.introspect_token(_endpoint(rp, "introspection_endpoint", "/introspect", at), token=token,
+                                       token_type_hint=hint)
+
+
+def revoke(rp: RelyingParty, token: str, hint: str | None = None, at: str | None = None) -> httpx.Response:
+    with rp.oauth() as client:
+        return client.revoke_token(_endpoint(rp, "revocation_endpoint", "/revoke", at), token=token,
+                                   token_type_hint=hint)

@@ -93,8 +93,9 @@ def _is_jwt(token: str) -> bool:
 
 @_guarded
 def _introspect(core: Core, oauth: OAuthRequest) -> OAuthResponse:
-    """RFC 7662. A resource server sees a token only if it was issued to it (client_id) or for it (aud);
-    anything else is `active: false`, without saying why."""
+    """RFC 7662, for confidential clients. An access token is a JWT its holder can already read, so any
+    such client may learn whether one is live; a refresh token is opaque and shown only to its own
+    client. Whatever is not live or not shown is `active: false`, without saying why."""
     client = core.server.authenticate_client(oauth, SECRET_METHODS, "introspection")
     token = oauth.form["token"]
     if _is_jwt(token):
@@ -102,9 +103,6 @@ def _introspect(core: Core, oauth: OAuthRequest) -> OAuthResponse:
         if found is None:
             return 200, {"active": False}, []
         claims = found[0]
-        aud = claims["aud"] if isinstance(claims.get("aud"), list) else [claims.get("aud")]
-        if client.client_id != claims.get("client_id") and client.client_id not in aud:
-            return 200, {"active": False}, []
         body = {"active": True, "token_type": "Bearer"}
         body |= {k: claims[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti",
                                         "auth_time", "acr") if k in claims}

@@ -33,6 +33,32 @@ def provider(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iter
     core.close()
 
 
+WorkerFactory = Callable[..., str]
+
+
+@pytest.fixture
+def another_worker(provider: Provider) -> Iterator[WorkerFactory]:
+    """Start another worker of the same deployment (same issuer, database and store), perhaps with
+    other settings; returns its URL. The in-process store is shared by handing it over, as one
+    process would; Redis is reached through a connection of the worker's own."""
+    stack: list[tuple[ThreadServer, Core]] = []
+
+    def start(**changes: object) -> str:
+        settings = provider.core.settings.replace(**changes)
+        core = build_core(settings, store=None if provider.backend.production else provider.core.store)
+        server = ThreadServer(create_app(settings, core), free_port()).__enter__()
+        stack.append((server, core))
+        return server.url
+
+    yield start
+    for server, core in stack:
+        server.__exit__(None, None, None)
+        if provider.backend.production:
+            core.close()
+        else:
+            core.engine.dispose()
+
+
 @dataclass
 class Person:
     id: str
