@@ -58,12 +58,13 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     refresh = RefreshTokens(engine, sessions, issuer, settings)
     server = YihaoServer(clients, issuer)
     server.refresh = refresh
+    passwords = Passwords(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
+    accounts = Accounts(engine, passwords)
     grant = type("CodeGrant", (AuthorizationCodeGrant,), {"store": store, "code_ttl": settings.code_ttl,
-                                                 "reuse_ttl": settings.access_token_ttl + 60})
+                                                 "reuse_ttl": settings.access_token_ttl + 60, "accounts": accounts})
     server.register_grant(grant, [PkceS256(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
-    passwords = Passwords(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
     return Core(settings=settings, engine=engine, store=store, master=master, keys=keys, clients=clients,
-                accounts=Accounts(engine, passwords), consents=Consents(engine), sessions=sessions,
+                accounts=accounts, consents=Consents(engine), sessions=sessions,
                 issuer=issuer, refresh=refresh, server=server)

@@ -165,4 +165,5 @@ class RefreshTokens:
 
 
 def _auth_json(auth: Authentication) -> dict[str, Any]:
-    return {"t": auth.auth_time, "m": list(auth.amr), "c": auth.acr}
+    # account, sid and family are columns of their own; the rest (acr, requested claims) rides along
+    return {k: v for k, v in auth.to_json().items() if k not in ("a", "s", "g")}

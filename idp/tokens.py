@@ -29,13 +29,19 @@ class Authentication:
     acr: str
     sid: str
     grant_id: str = field(default_factory=lambda: random_token(12))
+    # What the grant's `claims` request asked for (OIDC Core §5.5), kept with the grant like grant_id.
+    id_token_claims: tuple[str, ...] = ()
+    userinfo_claims: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"a": self.account_id, "t": self.auth_time, "m": list(self.amr), "c": self.acr, "s": self.sid, "g": self.grant_id}
+        return {"a": self.account_id, "t": self.auth_time, "m": list(self.amr), "c": self.acr, "s": self.sid, "g": self.grant_id,
+                **({"qi": list(self.id_token_claims)} if self.id_token_claims else {}),
+                **({"qu": list(self.userinfo_claims)} if self.userinfo_claims else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Authentication:
-        return cls(account_id=data["a"], auth_time=data["t"], amr=tuple(data["m"]), acr=data["c"], sid=data["s"], grant_id=data["g"])
+        return cls(account_id=data["a"], auth_time=data["t"], amr=tuple(data["m"]), acr=data["c"], sid=data["s"], grant_id=data["g"],
+                   id_token_claims=tuple(data.get("qi", ())), userinfo_claims=tuple(data.get("qu", ())))
 
 
 class TokenIssuer:
@@ -69,6 +75,8 @@ class TokenIssuer:
         if auth is not None:
             claims.update(sub=self.subject(client, auth.account_id), auth_time=auth.auth_time, acr=auth.acr,
                           gid=auth.grant_id, ref=b64u(self._reference.seal(auth.account_id.encode(), aad=jti)))
+            if auth.userinfo_claims:  # private: the claims requested at userinfo, by name only
+                claims["uc"] = list(auth.userinfo_claims)
         alg = client.access_token_signed_response_alg or self._settings.access_token_alg
         return jose.sign(claims, self._keys.signing_key(alg), typ="at+jwt"), ttl
 

@@ -92,6 +92,15 @@ class RelyingParty:
             assert decoded.claims["at_hash"] == expected, "at_hash does not match the access token"
         return decoded.claims
 
+    def validate_userinfo_jwt(self, body: str) -> dict[str, Any]:
+        """A signed userinfo response (OIDC Core §5.3.2): signature against the JWKS, then iss and aud."""
+        decoded = jwt.decode(body, self.jwks(), algorithms=self.metadata["userinfo_signing_alg_values_supported"])
+        jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": self.issuer}, aud={"essential": True, "value": self.client_id},
+            sub={"essential": True},
+        ).validate(decoded.claims)
+        return decoded.claims
+
     def userinfo(self, access_token: str) -> httpx.Response:
         return httpx.get(self.metadata["userinfo_endpoint"], headers={"Authorization": f"Bearer {access_token}"})
 

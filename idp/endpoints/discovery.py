@@ -6,7 +6,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.clients import SUPPORTED_SCOPES
+from idp.authn import acr
+from idp.claims import CLAIM_SCOPE
+from idp.clients import ID_TOKEN_ALGS, SUPPORTED_SCOPES
 from idp.settings import Settings
 
 
@@ -31,10 +33,10 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
-                             "at_hash", "name", "given_name", "family_name", "locale", "updated_at",
-                             "preferred_username", "email", "email_verified", "phone_number",
-                             "phone_number_verified"],
-        "claims_parameter_supported": False,
+                             "at_hash", *CLAIM_SCOPE],
+        "claims_parameter_supported": True,
+        "acr_values_supported": acr.supported(),
+        "userinfo_signing_alg_values_supported": list(ID_TOKEN_ALGS),
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,

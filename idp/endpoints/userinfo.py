@@ -7,31 +7,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from idp.accounts import Profile
+from idp import jose
+from idp.claims import release, scope_claims
+from idp.core import Core
 from idp.endpoints.params import BadRequest, form_items
-
-SCOPE_CLAIMS = {
-    "profile": ("name", "given_name", "family_name", "preferred_username", "locale", "updated_at"),
-    "email": ("email", "email_verified"),
-    "phone": ("phone_number", "phone_number_verified"),
-}
-
-
-def claims_for(profile: Profile, scopes: set[str]) -> dict[str, Any]:
-    """Standard claims released by scope (OIDC Core §5.4); unset values are omitted."""
-    values = {"preferred_username": profile.username, **{k: getattr(profile, k) for k in (
-        "name", "given_name", "family_name", "locale", "updated_at", "email", "email_verified",
-        "phone_number", "phone_number_verified")}}
-    out: dict[str, Any] = {}
-    for scope in scopes & SCOPE_CLAIMS.keys():
-        for claim in SCOPE_CLAIMS[scope]:
-            if values.get(claim) is not None:
-                out[claim] = values[claim]
-    if not profile.email:
-        out.pop("email_verified", None)
-    if not profile.phone_number:
-        out.pop("phone_number_verified", None)
-    return out
 
 
 def _challenge(error: str, description: str, status: int = 401, scope: str | None = None) -> Response:
@@ -60,6 +39,16 @@ async def _bearer(request: Request) -> str | None:
     return body_token
 
 
+def _response(core: Core, client_id: str, body: dict[str, Any]) -> Response:
+    """JSON, or a JWS when the client registered userinfo_signed_response_alg (OIDC Core §5.3.2)."""
+    client = core.clients.get(client_id)
+    alg = client.userinfo_signed_response_alg if client else None
+    if not alg:
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    signed = jose.sign({**body, "iss": core.settings.issuer, "aud": client_id}, core.keys.signing_key(alg))
+    return Response(signed, media_type="application/jwt", headers={"Cache-Control": "no-store"})
+
+
 async def userinfo(request: Request) -> Response:
     try:
         token = await _bearer(request)
@@ -84,7 +73,9 @@ async def userinfo(request: Request) -> Response:
         profile = core.accounts.get(account_id)
         if profile is None or profile.status != "active":
             return _challenge("invalid_token", "the access token is invalid, expired or revoked")
-        body = {"sub": claims["sub"], **claims_for(profile, scopes)}
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+        requested = claims.get("uc") if isinstance(claims.get("uc"), list) else []
+        # OIDC Core §5.4 by scope, plus §5.5 the claims the request asked for here
+        body = {"sub": claims["sub"], **release(profile, [*scope_claims(scopes), *requested])}
+        return _response(core, str(claims.get("client_id")), body)
 
     return await run_in_threadpool(lookup)

@@ -8,6 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp import events
+from idp.authn.acr import PASSWORD as PASSWORD_ACR
+from idp.claims import consent_scope
 from idp.endpoints.params import BadRequest, form_items
 from idp.interaction.pages import render
 from idp.interaction.web import browser_cookie, outcome_response, page_locale
@@ -17,7 +19,6 @@ from idp.tokens import Authentication
 
 EXPIRED = error_page("interaction_expired", "this sign-in has already been completed or has expired")
 PASSWORD_AMR = ("pwd",)
-PASSWORD_ACR = "loa/1"
 
 
 def _record(request: Request) -> tuple[str, dict[str, Any] | None]:
@@ -36,7 +37,7 @@ def _page(request: Request, uid: str, record: dict[str, Any], message: str | Non
     context = {"uid": uid, "csrf_token": record["x"], "client_name": client.name if client else record["c"],
                "message": message, "username": username or params.get("login_hint", "")[:128]}
     if record["s"] == "consent":
-        scope = client.get_allowed_scope(params.get("scope")) if client else ""
+        scope = consent_scope(client, params) if client else ""
         context["scopes"] = [s for s in scope.split() if s != "openid"] or ["openid"]
         return render(request, "consent.html", context, locale=_locale(request, record), status=status)
     return render(request, "login.html", context, locale=_locale(request, record), status=status)

@@ -14,6 +14,8 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
 
 from idp import events, jose
+from idp.authn.acr import STRONGEST_LOGIN
+from idp.claims import UNMET_ACR, ClaimsError, Unmet, acr_request, consent_scope, for_request, requested_sub
 from idp.clients import RegisteredClient
 from idp.core import Core
 from idp.crypto import equal, random_token
@@ -28,7 +30,8 @@ UNSUPPORTED = {"request": "request_not_supported", "request_uri": "request_uri_n
                "registration": "registration_not_supported"}
 MAX_AGE = re.compile(r"[0-9]{1,9}")
 SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age",
-          "code_challenge", "code_challenge_method", "response_mode", "id_token_hint", "login_hint", "ui_locales")
+          "code_challenge", "code_challenge_method", "response_mode", "id_token_hint", "login_hint", "ui_locales",
+          "claims", "acr_values")
 
 
 @dataclass
@@ -138,9 +141,16 @@ class Flow:
         if len(params.get("nonce", "")) > 512 or len(params.get("state", "")) > 2048:
             raise AuthorizationError("invalid_request", "nonce or state is too long")
         hint_sub = self._id_token_hint(params.get("id_token_hint"), client)
+        try:
+            acr = acr_request(params)  # parses (and so validates) the claims parameter too
+        except ClaimsError as exc:
+            raise AuthorizationError("invalid_request", str(exc)) from None
+        hint_sub = hint_sub or requested_sub(params)
 
         session = self.core.sessions.load(req.session_handle)
-        needs_login = (session is None or "login" in prompts
+        if acr.essential and not acr.met_by(STRONGEST_LOGIN) and (session is None or not acr.met_by(session.acr)):
+            raise AuthorizationError(*UNMET_ACR)  # no login could meet it: do not make the person try
+        needs_login = (session is None or "login" in prompts or not acr.met_by(session.acr)
                        or (max_age is not None and time.time() - session.auth_time > int(max_age))
                        or (hint_sub is not None and hint_sub != self.core.issuer.subject(client, session.account_id)))
         if session is not None and not needs_login and self.core.accounts.get(session.account_id) is None:
@@ -175,8 +185,7 @@ class Flow:
             return True
         if client.first_party:
             return False
-        scope = client.get_allowed_scope(params.get("scope"))
-        return not self.core.consents.covers(account_id, client.client_id, scope)
+        return not self.core.consents.covers(account_id, client.client_id, consent_scope(client, params))
 
     def _interaction(self, req: AuthorizeInput, params: dict[str, str], client: RegisteredClient, step: str,
                      auth: Authentication | None) -> Outcome:
@@ -226,7 +235,7 @@ class Flow:
             events.record(events.CONSENT_DENIED, outcome="failure", subject=auth.account_id, client_id=client.client_id)
             return self.respond(params["redirect_uri"], params, [("error", "access_denied"),
                                                                  ("error_description", "the end-user denied the request")])
-        self.core.consents.grant(auth.account_id, client.client_id, client.get_allowed_scope(params.get("scope")))
+        self.core.consents.grant(auth.account_id, client.client_id, consent_scope(client, params))
         return self.finish(record["p"], auth)
 
     def finish(self, items: list[tuple[str, str]] | list[list[str]], auth: Authentication) -> Outcome:
@@ -235,8 +244,12 @@ class Flow:
         params = dict(pairs)
         req = AuthorizeInput("GET", self.iss + "/authorize", {}, pairs, None, "")
         try:
-            grant, _client = self._validate(req)
-            _status, body, _headers = grant.create_authorization_response(params["redirect_uri"], auth)
+            grant, client = self._validate(req)
+            try:  # the acr and claims this grant reports
+                granted = for_request(params, client, auth, self.core.issuer.subject(client, auth.account_id))
+            except Unmet as unmet:
+                raise AuthorizationError(unmet.error, unmet.description, params["redirect_uri"]) from None
+            _status, body, _headers = grant.create_authorization_response(params["redirect_uri"], granted)
         except AuthorizationError as exc:
             if exc.redirect_uri is None:
                 return error_page(exc.error, exc.description)
