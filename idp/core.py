@@ -60,8 +60,9 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.refresh = refresh
     passwords = Passwords(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
     accounts = Accounts(engine, passwords)
+    server.accounts = accounts
     grant = type("CodeGrant", (AuthorizationCodeGrant,), {"store": store, "code_ttl": settings.code_ttl,
-                                                 "reuse_ttl": settings.access_token_ttl + 60, "accounts": accounts})
+                                                 "reuse_ttl": settings.access_token_ttl + 60})
     server.register_grant(grant, [PkceS256(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)

@@ -10,8 +10,6 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp import events
-from idp.accounts import Accounts
-from idp.claims import release
 from idp.crypto import digest
 from idp.grants.common import ClientScopes, requested_resources, token_audience
 from idp.metrics import TOKENS_ISSUED
@@ -48,7 +46,6 @@ class AuthorizationCodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
     AUTHORIZATION_CODE_LENGTH = 43  # ~256 bits
 
     store: EphemeralStore  # set by the server factory
-    accounts: Accounts
     code_ttl: int
     reuse_ttl: int  # how long a spent code is remembered: the life of what it issued
 
@@ -99,11 +96,6 @@ class AuthorizationCodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
         self.save_authorization_code(code, self.request)
         return 200, {"code": code}, []
 
-    def requested_id_token_claims(self, auth: Authentication) -> dict[str, Any]:
-        """OIDC Core §5.5: the claims the `claims` request asked for in the ID token, current values."""
-        profile = self.accounts.get(auth.account_id) if auth.id_token_claims else None
-        return release(profile, auth.id_token_claims) if profile else {}
-
     def create_token_response(self) -> tuple[int, Any, list]:
         client = self.request.client
         issued: IssuedCode = self.request.authorization_code
@@ -120,7 +112,7 @@ class AuthorizationCodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
         if "openid" in scopes:
             token["id_token"] = self.server.issuer.id_token(client, issued.auth, nonce=issued.nonce,
                                                              access_token=access_token,
-                                                             extra=self.requested_id_token_claims(issued.auth))
+                                                             extra=self.server.requested_id_token_claims(issued.auth))
         TOKENS_ISSUED.labels(grant_type=self.GRANT_TYPE).inc()
         events.record(events.TOKEN_ISSUED, subject=issued.auth.account_id, client_id=client.client_id,
                       grant_type=self.GRANT_TYPE)

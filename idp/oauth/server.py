@@ -8,9 +8,11 @@ from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request, Unsupport
 
 from idp.clients import ClientRegistry, RegisteredClient
 from idp.oauth.requests import OAuthRequest
-from idp.tokens import TokenIssuer
+from idp.claims import release
+from idp.tokens import Authentication, TokenIssuer
 
 if TYPE_CHECKING:
+    from idp.accounts import Accounts
     from idp.refresh import RefreshTokens
 
 OAuthResponse = tuple[int, Any, list[tuple[str, str]]]
@@ -24,6 +26,12 @@ class YihaoServer(AuthorizationServer):
         self.clients = clients
         self.issuer = issuer
         self.refresh: RefreshTokens  # set by build_core
+        self.accounts: Accounts  # set by build_core
+
+    def requested_id_token_claims(self, auth: Authentication) -> dict[str, Any]:
+        """OIDC Core §5.5: the claims the grant's `claims` request asked for in the ID token, current values."""
+        profile = self.accounts.get(auth.account_id) if auth.id_token_claims else None
+        return release(profile, auth.id_token_claims) if profile else {}
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
         return self.clients.get(client_id)

@@ -189,12 +189,14 @@ def test_discovery_advertises_claims_acr_and_userinfo_signing(make_rp: RpFactory
         meta["claims_supported"])
 
 
-def test_a_refreshed_access_token_still_releases_the_requested_userinfo_claims(make_rp: RpFactory, person: Person,
-                                                                              browser: Browser) -> None:
+def test_a_refresh_still_releases_the_requested_claims(make_rp: RpFactory, person: Person,
+                                                       browser: Browser) -> None:
     rp = make_rp(first_party=True, grant_types=["authorization_code", "refresh_token"], session_refresh_tokens=True)
     rp.scope = "openid"
-    body, _id_token = tokens(rp, person, browser, claims=claims(userinfo={"email": None}))
+    body, _id_token = tokens(rp, person, browser, claims=claims(userinfo={"email": None}, id_token={"name": None}))
     refreshed = httpx.post(rp.metadata["token_endpoint"], auth=(rp.client_id, rp.client_secret or ""),
                            data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
     assert refreshed.status_code == 200
     assert rp.userinfo(refreshed.json()["access_token"]).json()["email"] == f"{person.username}@example.gov.cn"
+    renewed = jwt.decode(refreshed.json()["id_token"], rp.jwks(), algorithms=["RS256"]).claims
+    assert renewed["name"] == "李四" and "email" not in renewed
