@@ -105,3 +105,28 @@ def test_public_clients_cannot_register_for_client_credentials(provider: Provide
     with pytest.raises(ClientInputError, match="public client cannot use client_credentials"):
         provider.core.clients.create(name=f"app {uuid.uuid4().hex[:6]}", redirect_uris=["https://a.example.gov.cn/cb"],
                                      public=True, grant_types=["authorization_code", "client_credentials"])
+
+
+def test_a_person_grant_for_an_api_is_audience_restricted(provider: Provider, make_rp: Any, person: Any) -> None:
+    from tests.idp.test_refresh import offline_rp
+    from tests.rp import Browser, callback_params, refresh
+
+    payments = "https://api.fuzhou.example.gov.cn/payments"
+    rp = offline_rp(make_rp, resources=[API, payments])
+    browser = Browser()
+    try:
+        auth = rp.authorization(resource=API)
+        params = callback_params(browser.login(auth.url, person.username, person.password, stop_at=rp.redirect_uri))
+        tokens = rp.fetch_token(params["code"], auth.verifier)
+        assert validate(provider, tokens["access_token"], API)[1]["aud"] == API
+        assert rp.userinfo(tokens["access_token"]).status_code == 401  # a token for the API, not for userinfo
+        renewed = refresh(rp, tokens["refresh_token"])
+        assert validate(provider, renewed["access_token"], API)[1]["aud"] == API
+        with pytest.raises(OAuthError) as raised:  # only what the grant covered
+            refresh(rp, renewed["refresh_token"], resource=payments)
+        assert raised.value.error == "invalid_target"
+        assert refresh(rp, renewed["refresh_token"])["access_token"]  # the refusal spent nothing
+        refused = browser.get(rp.authorization(resource="https://elsewhere.example.com/").url)
+        assert callback_params(refused)["error"] == "invalid_target"
+    finally:
+        browser.close()
