@@ -49,6 +49,14 @@ class EphemeralStore(Protocol):
         """Return the seconds ``key`` has left, or None if it is absent."""
         ...
 
+    def sadd(self, key: str, member: str, ttl: float) -> None:
+        """Add ``member`` to the set at ``key`` and (re)set the set's expiry to ``ttl``, atomically."""
+        ...
+
+    def smembers(self, key: str) -> set[str]:
+        """Return the members of the live set at ``key`` (empty if absent)."""
+        ...
+
     def ping(self) -> bool:
         """Return True if the store is reachable; never raises."""
         ...

@@ -7,6 +7,9 @@ import time
 
 from idp.store.ephemeral import ttl_ms
 
+# A plain value, or the members of a set (sadd/smembers); like Redis, one key holds one kind.
+Value = bytes | frozenset[str]
+
 
 class MemoryStore:
     """A dict of ``key -> (value, deadline)`` behind one lock; expiry on ``time.monotonic()``.
@@ -18,7 +21,7 @@ class MemoryStore:
     """
 
     def __init__(self, sweep_every: int = 1024) -> None:
-        self._data: dict[str, tuple[bytes, float]] = {}
+        self._data: dict[str, tuple[Value, float]] = {}
         self._lock = threading.Lock()
         self._sweep_every = sweep_every
         self._writes = 0
@@ -43,7 +46,7 @@ class MemoryStore:
         """Return the live value of ``key``, or None."""
         with self._lock:
             entry = self._live(key)
-        return None if entry is None else entry[0]
+        return None if entry is None else _plain(entry[0])
 
     def take(self, key: str) -> bytes | None:
         """Atomically get and delete ``key``."""
@@ -52,7 +55,7 @@ class MemoryStore:
             if entry is None:
                 return None
             del self._data[key]
-        return entry[0]
+        return _plain(entry[0])
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
@@ -66,7 +69,7 @@ class MemoryStore:
             entry = self._live(key)
             if entry is not None:
                 # Keep the first deadline: a fixed window, as with INCR + PEXPIRE-on-create.
-                count, deadline = int(entry[0]) + 1, entry[1]
+                count, deadline = int(_plain(entry[0])) + 1, entry[1]
             else:
                 count = 1
             self._write(key, str(count).encode(), deadline)
@@ -77,6 +80,20 @@ class MemoryStore:
         with self._lock:
             entry = self._live(key)
         return None if entry is None else max(entry[1] - time.monotonic(), 0.0)
+
+    def sadd(self, key: str, member: str, ttl: float) -> None:
+        """Add ``member`` to the set at ``key``; the set's expiry becomes ``ttl`` from now."""
+        deadline = _deadline(ttl)
+        with self._lock:
+            entry = self._live(key)
+            members = _members(entry[0]) if entry is not None else frozenset()
+            self._write(key, members | {member}, deadline)
+
+    def smembers(self, key: str) -> set[str]:
+        """Return the members of the set at ``key`` (empty if absent)."""
+        with self._lock:
+            entry = self._live(key)
+        return set() if entry is None else set(_members(entry[0]))
 
     def ping(self) -> bool:
         """An in-process dict is always reachable."""
@@ -92,7 +109,7 @@ class MemoryStore:
         with self._lock:
             return len(self._data)
 
-    def _live(self, key: str) -> tuple[bytes, float] | None:
+    def _live(self, key: str) -> tuple[Value, float] | None:
         """Return the entry if unexpired, dropping it if expired; caller holds the lock."""
         entry = self._data.get(key)
         if entry is not None and entry[1] <= time.monotonic():
@@ -100,7 +117,7 @@ class MemoryStore:
             return None
         return entry
 
-    def _write(self, key: str, value: bytes, deadline: float) -> None:
+    def _write(self, key: str, value: Value, deadline: float) -> None:
         """Store an entry and sweep when due; caller holds the lock."""
         self._data[key] = (value, deadline)
         self._writes += 1
@@ -115,6 +132,19 @@ class MemoryStore:
         self._writes = 0
         # Compare with the size the sweep left, not the current size, which grows with writes.
         self._next_sweep = max(self._sweep_every, len(self._data))
+
+
+def _plain(value: Value) -> bytes:
+    """A plain value; a set where one is expected is a caller's error, as WRONGTYPE is in Redis."""
+    if not isinstance(value, bytes):
+        raise TypeError("the key holds a set, not a value")
+    return value
+
+
+def _members(value: Value) -> frozenset[str]:
+    if not isinstance(value, frozenset):
+        raise TypeError("the key holds a value, not a set")
+    return value
 
 
 def _deadline(ttl: float) -> float:

@@ -67,6 +67,18 @@ class RedisStore:
         # -1: no expiry, which only a write from outside this API can produce.
         return math.inf if ms == -1 else ms / 1000
 
+    def sadd(self, key: str, member: str, ttl: float) -> None:
+        """SADD and PEXPIRE in one MULTI/EXEC, so the set never lives without an expiry."""
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.sadd(self._key(key), member)
+            pipe.pexpire(self._key(key), ttl_ms(ttl))
+            pipe.execute()
+
+    def smembers(self, key: str) -> set[str]:
+        """Return the members of the set at ``key`` (empty if absent)."""
+        members = cast("set[bytes]", self._client.smembers(self._key(key)))
+        return {m.decode() for m in members}
+
     def ping(self) -> bool:
         """Return True if Redis answers PING; never raises."""
         try:

@@ -192,6 +192,52 @@ def test_a_non_positive_ttl_is_rejected(store: EphemeralStore, ttl: float) -> No
     assert store.get("k") is None
 
 
+def test_smembers_returns_every_distinct_member_added(store: EphemeralStore) -> None:
+    store.sadd("rps", "client-a", ttl=10)
+    store.sadd("rps", "client-b", ttl=10)
+    store.sadd("rps", "client-a", ttl=10)
+    assert store.smembers("rps") == {"client-a", "client-b"}
+
+
+def test_smembers_of_a_missing_set_is_empty(store: EphemeralStore) -> None:
+    assert store.smembers("never-set") == set()
+
+
+def test_a_set_expires_with_its_ttl(store: EphemeralStore) -> None:
+    store.sadd("rps", "client-a", ttl=0.2)
+    time.sleep(0.3)
+    assert store.smembers("rps") == set()
+    assert store.ttl("rps") is None
+
+
+def test_sadd_resets_the_ttl_of_the_set(store: EphemeralStore) -> None:
+    store.sadd("rps", "client-a", ttl=0.3)
+    store.sadd("rps", "client-b", ttl=30)
+    remaining = store.ttl("rps")
+    assert remaining is not None and 29 < remaining <= 30
+    time.sleep(0.4)
+    assert store.smembers("rps") == {"client-a", "client-b"}
+
+
+def test_delete_removes_a_set(store: EphemeralStore) -> None:
+    store.sadd("rps", "client-a", ttl=10)
+    store.delete("rps")
+    assert store.smembers("rps") == set()
+
+
+def test_concurrent_sadds_lose_no_member(store: EphemeralStore) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda n: store.sadd("rps", f"client-{n}", ttl=10), range(100)))
+    assert store.smembers("rps") == {f"client-{n}" for n in range(100)}
+
+
+@pytest.mark.parametrize("ttl", [0, -1])
+def test_sadd_rejects_a_non_positive_ttl(store: EphemeralStore, ttl: float) -> None:
+    with pytest.raises(ValueError):
+        store.sadd("rps", "client-a", ttl=ttl)
+    assert store.smembers("rps") == set()
+
+
 def test_ping_is_true_when_reachable(store: EphemeralStore) -> None:
     assert store.ping() is True
 
