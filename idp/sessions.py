@@ -31,6 +31,10 @@ def sid_key(sid: str) -> str:
     return f"sid:{sid}"
 
 
+def participants_key(sid: str) -> str:
+    return f"sid-rps:{sid}"
+
+
 class Sessions:
     def __init__(self, store: EphemeralStore, settings: Settings) -> None:
         self._store = store
@@ -84,6 +88,16 @@ class Sessions:
         key = self._store.take(sid_key(sid))
         if key is not None:
             self._store.delete(key.decode())
+
+    def join(self, sid: str, client_id: str) -> None:
+        """Record that `client_id` received tokens in this session (the clients to notify at logout)."""
+        self._store.sadd(participants_key(sid), client_id, ttl=self._max)  # no session outlives _max
+
+    def take_participants(self, sid: str) -> set[str]:
+        """The clients that took part in the session; reading them forgets them."""
+        members = self._store.smembers(participants_key(sid))
+        self._store.delete(participants_key(sid))
+        return members
 
     def alive(self, sid: str | None) -> bool:
         """True while the session with this sid exists; it does not slide the idle window."""

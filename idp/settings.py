@@ -51,6 +51,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_INTERACTION_TTL", "interaction_ttl", "900", "Time a person has to finish a login/consent interaction, seconds."),
     Option("YIHAO_SESSION_IDLE_TTL", "session_idle_ttl", "28800", "SSO session idle lifetime, seconds."),
     Option("YIHAO_SESSION_MAX_TTL", "session_max_ttl", "86400", "SSO session absolute lifetime, seconds."),
+    Option("YIHAO_LOGOUT_POLL_INTERVAL", "logout_poll_interval", "5", "How often each worker looks for due back-channel logout deliveries, seconds."),
+    Option("YIHAO_LOGOUT_RETRY_BASE", "logout_retry_base", "10", "First back-channel logout retry delay; doubles per attempt, with jitter, seconds."),
+    Option("YIHAO_LOGOUT_RETRY_MAX", "logout_retry_max", "3600", "Longest delay between two back-channel logout attempts, seconds."),
+    Option("YIHAO_LOGOUT_MAX_ATTEMPTS", "logout_max_attempts", "12", "Back-channel logout attempts before a delivery is given up."),
+    Option("YIHAO_LOGOUT_MAX_AGE", "logout_max_age", "86400", "A back-channel logout not delivered this long after the logout is given up, seconds."),
     Option("YIHAO_ARGON2_MEMORY_KIB", "argon2_memory_kib", "19456", "argon2id memory cost (OWASP: 19456 KiB)."),
     Option("YIHAO_ARGON2_TIME_COST", "argon2_time_cost", "2", "argon2id iterations (OWASP: 2)."),
     Option("YIHAO_ARGON2_PARALLELISM", "argon2_parallelism", "1", "argon2id lanes (OWASP: 1)."),
@@ -99,6 +104,11 @@ class Settings:
     interaction_ttl: int
     session_idle_ttl: int
     session_max_ttl: int
+    logout_poll_interval: int
+    logout_retry_base: int
+    logout_retry_max: int
+    logout_max_attempts: int
+    logout_max_age: int
     argon2_memory_kib: int
     argon2_time_cost: int
     argon2_parallelism: int
@@ -209,6 +219,11 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "interaction_ttl": lambda n, v: _int(n, v, 30),
     "session_idle_ttl": lambda n, v: _int(n, v, 60),
     "session_max_ttl": lambda n, v: _int(n, v, 60),
+    "logout_poll_interval": lambda n, v: _int(n, v, 1),
+    "logout_retry_base": lambda n, v: _int(n, v, 1),
+    "logout_retry_max": lambda n, v: _int(n, v, 1),
+    "logout_max_attempts": lambda n, v: _int(n, v, 1),
+    "logout_max_age": lambda n, v: _int(n, v, 1),
     "argon2_memory_kib": lambda n, v: _int(n, v, 8),
     "argon2_time_cost": lambda n, v: _int(n, v, 1),
     "argon2_parallelism": lambda n, v: _int(n, v, 1),
@@ -252,6 +267,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("YIHAO_SESSION_MAX_TTL", "must not be shorter than YIHAO_SESSION_IDLE_TTL")
     if settings.refresh_token_max_ttl < settings.refresh_token_idle_ttl:
         raise ConfigError("YIHAO_REFRESH_TOKEN_MAX_TTL", "must not be shorter than YIHAO_REFRESH_TOKEN_IDLE_TTL")
+    if settings.logout_retry_max < settings.logout_retry_base:
+        raise ConfigError("YIHAO_LOGOUT_RETRY_MAX", "must not be shorter than YIHAO_LOGOUT_RETRY_BASE")
     if settings.refresh_reuse_grace > 60:
         raise ConfigError("YIHAO_REFRESH_REUSE_GRACE", "must be at most 60 seconds (a longer grace hides token theft)")
     if settings.workers > 1 and settings.redis_url is None:
