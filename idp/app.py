@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from idp.backchannel import DeliveryWorker
 from idp.core import Core, build_core
 from idp.endpoints.discovery import metadata
 from idp.events import address_var
@@ -71,14 +72,19 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings, core: Core | None = None) -> Starlette:
     configure_logging(settings.log_level)
+    owns_core = core is None  # a core handed in is closed by whoever built it
     core = core or build_core(settings, migrate=settings.embedded)
     core.keys.ensure()
+    worker = DeliveryWorker(core)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        worker.start()
         yield
-        core.close()
+        await anyio.to_thread.run_sync(worker.stop)
+        if owns_core:
+            core.close()
 
     middleware = [
         Middleware(RequestId), Middleware(ClientAddress), Middleware(AccessLog), Middleware(Metrics),
@@ -89,5 +95,6 @@ def create_app(settings: Settings, core: Core | None = None) -> Starlette:
     app = Starlette(routes=routes(settings), middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
     app.state.core = core
     app.state.flow = Flow(core)
+    app.state.logout_worker = worker
     app.state.discovery_json = json.dumps(metadata(settings), separators=(",", ":")).encode()
     return app

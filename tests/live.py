@@ -43,9 +43,10 @@ def wait_until_up(url: str, timeout: float = 30.0, process: subprocess.Popen | N
 class ThreadServer:
     """uvicorn serving `app` on a free loopback port, in a daemon thread."""
 
-    def __init__(self, app: Starlette, port: int) -> None:
+    def __init__(self, app: Starlette, port: int, lifespan: str = "off") -> None:
         self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off")
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
+                                lifespan=lifespan)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

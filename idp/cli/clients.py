@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--name", required=True)
     create.add_argument("--redirect-uri", action="append", required=True, dest="redirect_uris")
     create.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_redirect_uris")
+    create.add_argument("--backchannel-logout-uri", help="where logout tokens are POSTed (Back-Channel Logout 1.0)")
+    create.add_argument("--frontchannel-logout-uri",
+                        help="loaded in an iframe at logout, with iss and sid (Front-Channel Logout 1.0)")
     create.add_argument("--public", action="store_true", help="no secret; PKCE required (native and browser apps)")
     create.add_argument("--first-party", action="store_true", help="trusted city app: no consent prompt")
     create.add_argument("--scope", help="scopes the client may ask for (default: openid profile email phone)")
@@ -34,7 +37,9 @@ def run_create(args: argparse.Namespace) -> int:
         client, secret = core.clients.create(
             name=args.name, redirect_uris=args.redirect_uris, public=args.public, first_party=args.first_party,
             post_logout_redirect_uris=args.post_logout_redirect_uris, scope=args.scope, client_id=args.client_id,
-            id_token_signed_response_alg=args.id_token_alg, subject_type="public" if args.public_subject else "pairwise")
+            id_token_signed_response_alg=args.id_token_alg, subject_type="public" if args.public_subject else "pairwise",
+            backchannel_logout_uri=args.backchannel_logout_uri, backchannel_logout_session_required=True,
+            frontchannel_logout_uri=args.frontchannel_logout_uri, frontchannel_logout_session_required=True)
         events.record(events.CLIENT_CREATED, actor="cli", client_id=client.client_id)
     except ClientInputError as exc:
         print(f"yihao: {exc}", file=sys.stderr)

@@ -22,6 +22,7 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "introspection_endpoint": f"{iss}/introspect",
         "revocation_endpoint": f"{iss}/revoke",
         "jwks_uri": f"{iss}/jwks",
+        "end_session_endpoint": f"{iss}/logout",
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
@@ -44,6 +45,10 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "ui_locales_supported": ["zh-CN", "en"],
         "claims_locales_supported": ["zh-CN"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
     }
 
 

@@ -35,23 +35,31 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
                         secure=request.app.state.core.settings.secure_cookies)
 
 
+def origin(uri: str) -> str:
+    """scheme://host[:port] of an absolute URI, as CSP source lists name it."""
+    return "{0.scheme}://{0.netloc}".format(urlsplit(uri))
+
+
 def outcome_response(request: Request, outcome: Outcome, locale: str, new_browser: str | None = None) -> Response:
     response: Response
     if outcome.redirect is not None:
         response = RedirectResponse(outcome.redirect, status_code=303, headers={"Cache-Control": "no-store"})
     elif outcome.form_post is not None:
         action, values = outcome.form_post
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(action))
         response = render(request, "form_post.html", {"action": action, "values": values}, locale=locale,
-                          form_action=origin)
+                          form_action=origin(action))
     else:
         response = render(request, outcome.page or "error.html", outcome.context, locale=locale, status=outcome.status)
-    core = request.app.state.core
     if new_browser:
         set_cookie(request, response, browser_cookie(request), new_browser, max_age=10 * 365 * 86400)
     if outcome.set_session:
-        set_cookie(request, response, core.sessions.cookie, outcome.set_session)
+        set_cookie(request, response, request.app.state.core.sessions.cookie, outcome.set_session)
     elif outcome.clear_session:
-        response.delete_cookie(core.sessions.cookie, path="/", secure=core.settings.secure_cookies, httponly=True,
-                               samesite="lax")
+        clear_session_cookie(request, response)
     return response
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    core = request.app.state.core
+    response.delete_cookie(core.sessions.cookie, path="/", secure=core.settings.secure_cookies, httponly=True,
+                           samesite="lax")

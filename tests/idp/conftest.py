@@ -1,8 +1,10 @@
 """A live provider per backend, and factories for the clients and accounts a test needs."""
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
@@ -21,16 +23,23 @@ class Provider:
     backend: Backend
 
 
-@pytest.fixture(scope="session")
-def provider(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+@contextlib.contextmanager
+def serve_provider(backend: Backend, var_dir: Path, lifespan: str = "off", **overrides: str) -> Iterator[Provider]:
+    """A provider on a free port; `lifespan="on"` also runs its background work (logout deliveries)."""
     port = free_port()
-    settings = make_settings(backend, tmp_path_factory.mktemp("var"), YIHAO_ISSUER=f"http://127.0.0.1:{port}",
-                             YIHAO_REDIS_PREFIX=f"yihao-test:{uuid.uuid4().hex}:")
+    settings = make_settings(backend, var_dir, YIHAO_ISSUER=f"http://127.0.0.1:{port}",
+                             YIHAO_REDIS_PREFIX=f"yihao-test:{uuid.uuid4().hex}:", **overrides)
     core = build_core(settings, migrate=True)
     app = create_app(settings, core)
-    with ThreadServer(app, port) as server:
+    with ThreadServer(app, port, lifespan) as server:
         yield Provider(server.url, core, backend)
     core.close()
+
+
+@pytest.fixture(scope="session")
+def provider(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    with serve_provider(backend, tmp_path_factory.mktemp("var")) as provider:
+        yield provider
 
 
 WorkerFactory = Callable[..., str]

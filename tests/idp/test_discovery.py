@@ -10,7 +10,7 @@ def test_every_advertised_endpoint_answers(provider: Provider) -> None:
     meta = httpx.get(provider.url + "/.well-known/openid-configuration").json()
     assert meta["issuer"] == provider.url
     for field in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-                  "introspection_endpoint", "revocation_endpoint"):
+                  "introspection_endpoint", "revocation_endpoint", "end_session_endpoint"):
         assert meta[field].startswith(provider.url)
         assert httpx.get(meta[field]).status_code not in (404, 500)
 
