@@ -108,7 +108,11 @@ class Outbox:
         return rows
 
     def _deliver(self, row: LogoutDelivery) -> None:
-        error = self._send(row)
+        try:
+            error = self._send(row)
+        except Exception:  # e.g. no key for the client's algorithm: counted as an attempt, never stuck
+            log.exception("a back-channel logout token could not be sent", extra={"client_id": row.client_id})
+            error = "internal error"
         settings = self.core.settings
         age = (utcnow() - _aware(row.created_at)).total_seconds()
         if error is None:

@@ -86,3 +86,20 @@ def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
     assert yihao(env, "db", "upgrade").stdout.strip() == f"database at revision {head}"
     assert yihao(env, "db", "upgrade").stdout.strip() == f"database at revision {head}"
     assert _scalar(tmp_path, "SELECT version_num FROM alembic_version") == head
+
+
+def test_clients_create_registers_logout_uris_and_refuses_a_plain_http_one(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    result = yihao(env, "clients", "create", "--name", "Logout", "--redirect-uri", "https://rp.example.gov.cn/cb",
+                   "--post-logout-redirect-uri", "https://rp.example.gov.cn/bye", "--client-id", "logout-rp",
+                   "--backchannel-logout-uri", "https://rp.example.gov.cn/bc",
+                   "--frontchannel-logout-uri", "https://rp.example.gov.cn/fc", "--json")
+    assert result.returncode == 0, result.stderr
+    row = _scalar(tmp_path, "SELECT backchannel_logout_uri || ' ' || frontchannel_logout_uri || ' ' || "
+                            "post_logout_redirect_uris FROM client WHERE client_id = 'logout-rp'")
+    assert row == 'https://rp.example.gov.cn/bc https://rp.example.gov.cn/fc ["https://rp.example.gov.cn/bye"]'
+    refused = yihao(env, "clients", "create", "--name", "Bad", "--redirect-uri", "https://rp.example.gov.cn/cb",
+                    "--backchannel-logout-uri", "http://rp.example.gov.cn/bc")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ("yihao: backchannel_logout_uri 'http://rp.example.gov.cn/bc' must use https "
+                                      "(http only on loopback)")

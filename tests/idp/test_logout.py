@@ -20,6 +20,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from idp import jose
 from idp.backchannel import EVENT, Outbox
 from idp.db import make_engine
 from idp.models import LogoutDelivery, RefreshToken
@@ -259,6 +260,25 @@ def test_logout_by_post_with_a_hint_works_too(provider: Provider, make_rp: RpFac
                                                                  "post_logout_redirect_uri": after})
     assert response.status_code == 303 and response.headers["location"] == after
     assert silent_auth(rp, browser)["error"] == "login_required"
+
+
+def test_an_expired_hint_still_logs_out_at_once(provider: Provider, make_rp: RpFactory, person: Person,
+                                               browser: Browser) -> None:
+    rp, after = with_logout(make_rp)
+    claims = sign_in(rp, browser, person)["claims"]
+    expired = {k: claims[k] for k in ("iss", "sub", "aud", "sid")} | {"iat": 1_700_000_000, "exp": 1_700_000_600}
+    hint = jose.sign(expired, provider.core.keys.signing_key("RS256"))
+    response = logout(provider.url, browser, id_token_hint=hint, post_logout_redirect_uri=after)
+    assert response.status_code == 303 and response.headers["location"] == after
+    assert silent_auth(rp, browser)["error"] == "login_required"
+
+
+def test_a_cross_site_post_without_cookies_is_turned_into_a_get_that_carries_them(provider: Provider,
+                                                                                  make_rp: RpFactory) -> None:
+    rp = make_rp()
+    response = httpx.post(provider.url + "/logout", data={"client_id": rp.client_id, "state": "s 1"})
+    assert response.status_code == 303
+    assert response.headers["location"] == f"/logout?client_id={rp.client_id}&state=s+1"
 
 
 # -- what a logout revokes ----------------------------------------------------------------------

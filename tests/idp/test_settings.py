@@ -26,6 +26,8 @@ def test_defaults_are_the_embedded_mode() -> None:
     ({"YIHAO_WORKERS": "2"}, "YIHAO_WORKERS"),
     ({"YIHAO_DATABASE_URL": "postgresql://h/db"}, "YIHAO_MASTER_KEY"),
     ({"YIHAO_SESSION_IDLE_TTL": "7200", "YIHAO_SESSION_MAX_TTL": "3600"}, "YIHAO_SESSION_MAX_TTL"),
+    ({"YIHAO_LOGOUT_RETRY_BASE": "60", "YIHAO_LOGOUT_RETRY_MAX": "30"}, "YIHAO_LOGOUT_RETRY_MAX"),
+    ({"YIHAO_LOGOUT_MAX_ATTEMPTS": "0"}, "YIHAO_LOGOUT_MAX_ATTEMPTS"),
 ])
 def test_invalid_setting_is_named(env: dict[str, str], setting: str) -> None:
     with pytest.raises(ConfigError) as raised:
