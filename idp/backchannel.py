@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 import httpx
@@ -28,7 +28,7 @@ from idp.clients import RegisteredClient
 from idp.core import Core
 from idp.crypto import random_token
 from idp.models import LogoutDelivery
-from idp.models._base import utcnow
+from idp.models._base import aware, utcnow
 
 log = logging.getLogger("yihao.logout")
 
@@ -65,10 +65,6 @@ def retry_delay(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff, capped, with jitter so retries of many rows do not arrive together."""
     delay = min(cap, base * 2 ** min(attempts - 1, 32))
     return delay / 2 + random.uniform(0, delay / 2)
-
-
-def _aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)  # SQLite returns naive UTC
 
 
 class Outbox:
@@ -114,7 +110,7 @@ class Outbox:
             log.exception("a back-channel logout token could not be sent", extra={"client_id": row.client_id})
             error = "internal error"
         settings = self.core.settings
-        age = (utcnow() - _aware(row.created_at)).total_seconds()
+        age = (utcnow() - aware(row.created_at)).total_seconds()
         if error is None:
             self._settle(row, "delivered", None)
         elif row.attempts >= settings.logout_max_attempts or age >= settings.logout_max_age:

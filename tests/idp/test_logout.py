@@ -1,12 +1,10 @@
 """Logout: RP-Initiated (end_session_endpoint), Back-Channel to every participant, Front-Channel iframes."""
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -14,6 +12,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 import pytest
+from authlib.integrations.base_client.errors import OAuthError
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -23,12 +22,13 @@ from sqlmodel import Session, select
 from idp import jose
 from idp.backchannel import EVENT, Outbox
 from idp.db import make_engine
-from idp.models import LogoutDelivery, RefreshToken
+from idp.models import LogoutDelivery
 from tests.conftest import Backend, _postgres_database, make_settings
 from tests.idp.conftest import Person, Provider, RpFactory, serve_provider
 from tests.live import ProcessServer, free_port, yihao
-from tests.rp import Browser, RelyingParty, callback_params, parse_form
+from tests.rp import Browser, RelyingParty, callback_params, parse_form, refresh
 
+REFRESHING = ["authorization_code", "refresh_token"]
 FAST_RETRIES = {"YIHAO_LOGOUT_POLL_INTERVAL": "1", "YIHAO_LOGOUT_RETRY_BASE": "1", "YIHAO_LOGOUT_RETRY_MAX": "2"}
 
 
@@ -282,30 +282,19 @@ def test_a_cross_site_post_without_cookies_is_turned_into_a_get_that_carries_the
 
 
 # -- what a logout revokes ----------------------------------------------------------------------
-def _claims(token: str) -> dict[str, Any]:
-    payload = token.split(".")[1]
-    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
-
-
-def test_logout_revokes_the_sessions_refresh_tokens_but_not_offline_ones(provider: Provider, make_rp: RpFactory,
-                                                                         person: Person, browser: Browser) -> None:
-    rp, after = with_logout(make_rp)
-    tokens = sign_in(rp, browser, person)
-    family, sid = _claims(tokens["access_token"])["gid"], tokens["claims"]["sid"]
-    now = datetime.now(timezone.utc)
-    rows = [RefreshToken(token_digest=uuid.uuid4().hex, family_id=fam, client_id=rp.client_id, account_id=person.id,
-                         scope="openid", sid=sid, offline=offline, expires_at=now + timedelta(days=1),
-                         family_expires_at=now + timedelta(days=2))
-            for fam, offline in ((family, False), (uuid.uuid4().hex, True))]
-    ids = [row.id for row in rows]
-    with Session(provider.core.engine) as session, session.begin():
-        session.add_all(rows)
-    assert rp.userinfo(tokens["access_token"]).status_code == 200
-    logout(provider.url, browser, id_token_hint=tokens["id_token"], post_logout_redirect_uri=after)
-    with Session(provider.core.engine) as session:
-        revoked = {row.id: row.revoked_at for row in session.exec(select(RefreshToken).where(RefreshToken.sid == sid))}
-    assert revoked[ids[0]] is not None and revoked[ids[1]] is None
-    assert rp.userinfo(tokens["access_token"]).status_code == 401  # the family's access token with it
+def test_logout_revokes_the_sessions_refresh_tokens_and_their_access_tokens_but_not_offline_ones(
+        provider: Provider, make_rp: RpFactory, person: Person, browser: Browser) -> None:
+    bound, after = with_logout(make_rp, grant_types=REFRESHING, session_refresh_tokens=True)
+    offline = make_rp(first_party=True, grant_types=REFRESHING, scope="openid offline_access")
+    offline.scope = "openid offline_access"
+    tokens = [sign_in(rp, browser, person) for rp in (bound, offline)]
+    assert bound.userinfo(tokens[0]["access_token"]).status_code == 200
+    logout(provider.url, browser, id_token_hint=tokens[0]["id_token"], post_logout_redirect_uri=after)
+    assert bound.userinfo(tokens[0]["access_token"]).status_code == 401  # revoked with its family, at once
+    with pytest.raises(OAuthError) as raised:
+        refresh(bound, tokens[0]["refresh_token"])
+    assert raised.value.error == "invalid_grant"
+    assert refresh(offline, tokens[1]["refresh_token"])["access_token"]  # offline_access outlives the session
 
 
 # -- Back-Channel Logout ------------------------------------------------------------------------
