@@ -61,11 +61,18 @@ class Sessions:
             self._store.put(sid_key(session.sid), key.encode(), ttl=ttl)
         return session
 
-    def create(self, account_id: str, amr: tuple[str, ...], acr: str) -> tuple[str, SsoSession]:
-        """A new session under a new handle (no fixation: a login never reuses a handle)."""
+    def create(self, account_id: str, amr: tuple[str, ...], acr: str,
+               continuing: SsoSession | None = None) -> tuple[str, SsoSession]:
+        """A session under a new handle (no fixation: a login never reuses a handle).
+
+        A re-authentication of the same account (`prompt=login`, `max_age`, step-up) continues the
+        session it replaces: same `sid` and start, so relying parties keep their sessions."""
         now = int(time.time())
         handle = random_token(32)
-        session = SsoSession(account_id, now, amr, acr, random_token(16), now)
+        if continuing is not None and continuing.account_id == account_id:
+            session = SsoSession(account_id, now, amr, acr, continuing.sid, continuing.created)
+        else:
+            session = SsoSession(account_id, now, amr, acr, random_token(16), now)
         key = f"sess:{digest(handle)}"
         ttl = self._ttl(session, now)
         put_json(self._store, key, session.to_json(now), ttl=ttl)
@@ -82,12 +89,6 @@ class Sessions:
             return None
         self._store.delete(sid_key(data["s"]))
         return SsoSession(data["a"], data["t"], tuple(data["m"]), data["c"], data["s"], data["o"])
-
-    def end_sid(self, sid: str) -> None:
-        """End a session known only by its sid (a refresh-token family's, or an upstream logout's)."""
-        key = self._store.take(sid_key(sid))
-        if key is not None:
-            self._store.delete(key.decode())
 
     def join(self, sid: str, client_id: str) -> None:
         """Record that `client_id` received tokens in this session (the clients to notify at logout)."""

@@ -13,6 +13,7 @@ from idp.claims import consent_scope
 from idp.endpoints.params import BadRequest, form_items
 from idp.interaction.pages import render
 from idp.interaction.web import browser_cookie, outcome_response, page_locale
+from idp.logout import propagate_logout
 from idp.metrics import LOGINS
 from idp.oauth.flow import error_page
 from idp.tokens import Authentication
@@ -91,8 +92,11 @@ def _login(request: Request, form: dict[str, str] | None) -> Response:
         LOGINS.labels(outcome="failure").inc()
         events.record(events.LOGIN_FAILED, outcome="failure", client_id=record["c"], reason="credentials")
         return _page(request, uid, record, "login.failed", username=username[:128])
-    core.sessions.end(request.cookies.get(core.sessions.cookie))  # a login never keeps the old session
-    handle, session = core.sessions.create(profile.id, PASSWORD_AMR, PASSWORD_ACR)
+    # A login never keeps the old handle; another person's login ends the old session everywhere.
+    old = core.sessions.end(request.cookies.get(core.sessions.cookie))
+    if old is not None and old.account_id != profile.id:
+        propagate_logout(core, old.account_id, old.sid)
+    handle, session = core.sessions.create(profile.id, PASSWORD_AMR, PASSWORD_ACR, continuing=old)
     LOGINS.labels(outcome="success").inc()
     events.record(events.LOGIN_SUCCEEDED, subject=profile.id, client_id=record["c"], amr=list(PASSWORD_AMR))
     auth = Authentication(account_id=profile.id, auth_time=session.auth_time, amr=session.amr, acr=session.acr,

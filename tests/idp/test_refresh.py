@@ -1,6 +1,7 @@
 """Refresh tokens as a relying party uses them: rotation, reuse detection, sessions, concurrency."""
 from __future__ import annotations
 
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -123,7 +124,7 @@ def test_a_narrower_scope_may_be_asked_for_but_not_a_wider_one(make_rp: RpFactor
     assert refresh(rp, narrower["refresh_token"])["scope"] == "openid profile offline_access"
 
 
-def test_session_bound_refresh_tokens_end_with_the_session(make_rp: RpFactory, person: Person,
+def test_session_bound_refresh_tokens_end_with_the_session(provider: Provider, make_rp: RpFactory, person: Person,
                                                            browser: Browser) -> None:
     rp = make_rp(first_party=True, grant_types=REFRESHING, session_refresh_tokens=True)
     offline = offline_rp(make_rp)
@@ -135,9 +136,17 @@ def test_session_bound_refresh_tokens_end_with_the_session(make_rp: RpFactory, p
     bound = tokens[rp.client_id]
     assert "offline_access" not in bound["scope"]
     bound = refresh(rp, bound["refresh_token"])  # alive while the session is
-    # a new login in the same browser replaces the session: the session-bound family ends with it
-    browser.login(rp.authorization(prompt="login").url, person.username, person.password, stop_at=rp.redirect_uri)
-    assert refused(rp, bound["refresh_token"]) == "the session this refresh token belonged to has ended"
+    # the same person signing in again (prompt=login) continues the session: same sid, tokens live on
+    again = browser.login(rp.authorization(prompt="login").url, person.username, person.password,
+                          stop_at=rp.redirect_uri)
+    assert "code" in callback_params(again)
+    bound = refresh(rp, bound["refresh_token"])
+    assert _id_token_claims(rp, bound)["sid"] == _id_token_claims(rp, tokens[rp.client_id])["sid"]
+    # another person signing in on this browser ends the session, and the session-bound family with it
+    other = provider.core.accounts.create(f"q{uuid.uuid4().hex[:10]}", "another good password")
+    browser.login(rp.authorization(prompt="login").url, other.username, "another good password",
+                  stop_at=rp.redirect_uri)
+    assert refused(rp, bound["refresh_token"]) == "the refresh token is invalid, expired or revoked"
     assert rp.userinfo(bound["access_token"]).status_code == 401
     assert refresh(offline, tokens[offline.client_id]["refresh_token"])["access_token"]  # offline lives on
 
