@@ -7,7 +7,7 @@ import sys
 
 from idp import events
 from idp.cli.common import open_core
-from idp.clients import ID_TOKEN_ALGS, ClientInputError
+from idp.clients import GRANT_TYPES, ID_TOKEN_ALGS, ClientInputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +15,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = parser.add_subparsers(dest="clients_verb", required=True)
     create = verbs.add_parser("create", help="register a client")
     create.add_argument("--name", required=True)
-    create.add_argument("--redirect-uri", action="append", required=True, dest="redirect_uris")
+    create.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris",
+                        help="exact redirect URI (repeatable; required unless the client only uses client_credentials)")
+    create.add_argument("--grant-type", action="append", choices=GRANT_TYPES, dest="grant_types",
+                        help="grant types the client may use (repeatable; default authorization_code)")
+    create.add_argument("--resource", action="append", default=[], dest="resources",
+                        help="an API (RFC 8707 resource URI) the client may ask tokens for (repeatable)")
+    create.add_argument("--default-resource", help="the audience of its access tokens when it names none")
+    create.add_argument("--access-token-alg", choices=ID_TOKEN_ALGS, help="access-token signature (default: the server's)")
+    create.add_argument("--userinfo-alg", choices=ID_TOKEN_ALGS, help="sign userinfo responses (default: plain JSON)")
+    create.add_argument("--session-refresh-tokens", action="store_true",
+                        help="refresh tokens without offline_access, ending with the SSO session")
     create.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_redirect_uris")
     create.add_argument("--backchannel-logout-uri", help="where logout tokens are POSTed (Back-Channel Logout 1.0)")
     create.add_argument("--frontchannel-logout-uri",
@@ -39,7 +49,10 @@ def run_create(args: argparse.Namespace) -> int:
             post_logout_redirect_uris=args.post_logout_redirect_uris, scope=args.scope, client_id=args.client_id,
             id_token_signed_response_alg=args.id_token_alg, subject_type="public" if args.public_subject else "pairwise",
             backchannel_logout_uri=args.backchannel_logout_uri, backchannel_logout_session_required=True,
-            frontchannel_logout_uri=args.frontchannel_logout_uri, frontchannel_logout_session_required=True)
+            frontchannel_logout_uri=args.frontchannel_logout_uri, frontchannel_logout_session_required=True,
+            grant_types=args.grant_types, resources=args.resources, default_resource=args.default_resource,
+            access_token_signed_response_alg=args.access_token_alg, userinfo_signed_response_alg=args.userinfo_alg,
+            session_refresh_tokens=args.session_refresh_tokens)
         events.record(events.CLIENT_CREATED, actor="cli", client_id=client.client_id)
     except ClientInputError as exc:
         print(f"yihao: {exc}", file=sys.stderr)

@@ -103,3 +103,17 @@ def test_clients_create_registers_logout_uris_and_refuses_a_plain_http_one(tmp_p
     assert refused.returncode == 1
     assert refused.stderr.strip() == ("yihao: backchannel_logout_uri 'http://rp.example.gov.cn/bc' must use https "
                                       "(http only on loopback)")
+
+
+def test_clients_create_registers_a_service_for_client_credentials(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    result = yihao(env, "clients", "create", "--name", "Queue", "--grant-type", "client_credentials",
+                   "--scope", "queue.read", "--resource", "https://api.example.gov.cn/queue",
+                   "--default-resource", "https://api.example.gov.cn/queue", "--access-token-alg", "ES256", "--json")
+    assert result.returncode == 0, result.stderr
+    client_id = json.loads(result.stdout)["client_id"]
+    row = _scalar(tmp_path, f"SELECT grant_types || ' ' || access_token_signed_response_alg || ' ' || default_resource "
+                            f"FROM client WHERE client_id = '{client_id}'")
+    assert row == '["client_credentials"] ES256 https://api.example.gov.cn/queue'
+    missing = yihao(env, "clients", "create", "--name", "Web")
+    assert missing.returncode == 1 and "at least one redirect_uri is required" in missing.stderr
