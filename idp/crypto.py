@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from idp.settings import ConfigError, Settings
 
 _NONCE = 12
+_TAG = 16
 
 
 def b64u(data: bytes) -> str:
@@ -54,16 +56,39 @@ class MasterKey:
         hkdf = HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=f"yihao/{purpose}".encode())
         return hkdf.derive(self.secret)
 
-    def aead(self, purpose: str) -> Aead:
-        return Aead(self.key_id, self.derive(f"aead/{purpose}"))
+    def aead(self, purpose: str, cipher: str = "aes-256-gcm") -> Aead:
+        length = 16 if cipher == "sm4-gcm" else 32
+        return Aead(self.key_id, self.derive(f"aead/{purpose}", length), cipher)
+
+
+class Sm4Gcm:
+    """SM4-GCM (GB/T 32907 block cipher in GCM mode) with AESGCM's encrypt/decrypt interface."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def encrypt(self, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+        encryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce)).encryptor()
+        encryptor.authenticate_additional_data(aad)
+        return encryptor.update(data) + encryptor.finalize() + encryptor.tag
+
+    def decrypt(self, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+        body, tag = data[:-_TAG], data[-_TAG:]
+        decryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce, tag)).decryptor()
+        decryptor.authenticate_additional_data(aad)
+        return decryptor.update(body) + decryptor.finalize()
 
 
 class Aead:
-    """AES-256-GCM with a random nonce per record and associated data binding the record."""
+    """AES-256-GCM (or SM4-GCM) with a random nonce per record and associated data binding the record.
 
-    def __init__(self, key_id: str, key: bytes) -> None:
+    Opening fails with ``cryptography.exceptions.InvalidTag`` on any change to the sealed bytes or
+    the associated data.
+    """
+
+    def __init__(self, key_id: str, key: bytes, cipher: str = "aes-256-gcm") -> None:
         self.key_id = key_id
-        self._aes = AESGCM(key)
+        self._aes = Sm4Gcm(key) if cipher == "sm4-gcm" else AESGCM(key)
 
     def seal(self, plaintext: bytes, aad: str) -> bytes:
         nonce = os.urandom(_NONCE)

@@ -31,6 +31,7 @@ ACCOUNT_CREATED = "account.created"
 PASSWORD_REHASHED = "account.password_rehashed"
 CLIENT_CREATED = "client.created"
 KEYS_ROTATED = "keys.rotated"
+PII_REVEALED, PII_REWRAPPED, REGISTRY_IMPORTED = "pii.revealed", "pii.rewrapped", "registry.imported"
 
 _sessions: sessionmaker[Session] | None = None
 

@@ -64,6 +64,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_DEFAULT_LOCALE", "default_locale", "zh-CN", "Page language when the browser asks for none we have: zh-CN | en."),
     Option("YIHAO_LOG_LEVEL", "log_level", "INFO", "Log level: DEBUG | INFO | WARNING | ERROR."),
     Option("YIHAO_DEMO", "demo", "false", "Seed the demo citizen and relying party and serve /demo."),
+    Option("YIHAO_PII_CIPHER", "pii_cipher", "aes-256-gcm", "AEAD for ID numbers and credit codes at rest: aes-256-gcm | sm4-gcm (national crypto); a change applies to new writes, `yihao keys rewrap` moves old rows."),
+    Option("YIHAO_PII_KEY_VERSION", "pii_key_version", "1", "Version of the PII encryption key derived from the master key; raise it, then run `yihao keys rewrap` (older versions stay readable)."),
+    Option("YIHAO_POPULATION_REGISTRY", "population_registry", "local", "Where name + ID number are verified: local (tables filled by `yihao registry import`) | http (a remote service)."),
+    Option("YIHAO_POPULATION_REGISTRY_URL", "population_registry_url", "", "Base URL of the remote verification service (POST {url}/verify); required with http; https except on loopback."),
+    Option("YIHAO_POPULATION_REGISTRY_TIMEOUT_MS", "population_registry_timeout_ms", "2000", "Timeout of one call to the remote registry, milliseconds; a slow answer counts as unavailable, never as a mismatch."),
+    Option("YIHAO_POPULATION_REGISTRY_RETRIES", "population_registry_retries", "2", "Retries after a transport error or 5xx (exponential backoff from 100 ms); a definite answer is never retried."),
+    Option("YIHAO_REGISTRY_BREAKER_FAILURES", "registry_breaker_failures", "5", "Consecutive failed calls that open the circuit breaker (calls then answer unavailable at once)."),
+    Option("YIHAO_REGISTRY_BREAKER_COOLDOWN", "registry_breaker_cooldown", "30", "Seconds an open breaker waits before one probe call (half-open)."),
 )
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
@@ -117,6 +125,14 @@ class Settings:
     default_locale: str
     log_level: str
     demo: bool
+    pii_cipher: str
+    pii_key_version: int
+    population_registry: str
+    population_registry_url: str
+    population_registry_timeout_ms: int
+    population_registry_retries: int
+    registry_breaker_failures: int
+    registry_breaker_cooldown: int
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -167,13 +183,9 @@ def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
 
 def _issuer(raw: str) -> str:
     parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("YIHAO_ISSUER", f"must be an absolute http(s) URL, got {raw!r}")
     if parts.query or parts.fragment:
         raise ConfigError("YIHAO_ISSUER", "must not have a query or fragment")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ConfigError("YIHAO_ISSUER", "must use https (plain http is accepted only on loopback)")
-    return raw.rstrip("/")
+    return _service_url("YIHAO_ISSUER", raw)
 
 
 def _bind(raw: str) -> str:
@@ -191,6 +203,16 @@ def _database_url(raw: str) -> str:
     if not (raw.startswith("sqlite:///") or raw.startswith("postgresql+psycopg://")):
         raise ConfigError("YIHAO_DATABASE_URL", "must be sqlite:///PATH or postgresql://…")
     return raw
+
+
+def _service_url(name: str, raw: str) -> str:
+    """An absolute http(s) URL without a trailing slash; plain http only on loopback."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(name, f"must be an absolute http(s) URL, got {raw!r}")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigError(name, "must use https (plain http is accepted only on loopback)")
+    return raw.rstrip("/")
 
 
 def _redis_url(raw: str) -> str | None:
@@ -232,6 +254,14 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "default_locale": lambda n, v: _choice(n, v, ("zh-CN", "en")),
     "log_level": lambda n, v: _choice(n, v.upper(), ("DEBUG", "INFO", "WARNING", "ERROR")),
     "demo": _bool,
+    "pii_cipher": lambda n, v: _choice(n, v, ("aes-256-gcm", "sm4-gcm")),
+    "pii_key_version": lambda n, v: _int(n, v, 1),
+    "population_registry": lambda n, v: _choice(n, v, ("local", "http")),
+    "population_registry_url": lambda n, v: _service_url(n, v) if v else v,
+    "population_registry_timeout_ms": lambda n, v: _int(n, v, 50),
+    "population_registry_retries": lambda n, v: _int(n, v, 0),
+    "registry_breaker_failures": lambda n, v: _int(n, v, 1),
+    "registry_breaker_cooldown": lambda n, v: _int(n, v, 1),
 }
 
 
@@ -273,6 +303,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("YIHAO_REFRESH_REUSE_GRACE", "must be at most 60 seconds (a longer grace hides token theft)")
     if settings.workers > 1 and settings.redis_url is None:
         raise ConfigError("YIHAO_WORKERS", "more than one worker needs YIHAO_REDIS_URL (shared store)")
+    if settings.population_registry == "http" and not settings.population_registry_url:
+        raise ConfigError("YIHAO_POPULATION_REGISTRY_URL", "required when YIHAO_POPULATION_REGISTRY is http")
     if not settings.embedded and not (settings.master_key or settings.master_key_file):
         raise ConfigError("YIHAO_MASTER_KEY", "required when YIHAO_DATABASE_URL is not SQLite")
     return settings
