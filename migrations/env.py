@@ -6,6 +6,7 @@ from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
 import idp.models  # noqa: F401  (registers the tables)
+import realname.models  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata
