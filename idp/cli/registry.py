@@ -61,6 +61,9 @@ def run_import(args: argparse.Namespace) -> int:
     except HeaderError as exc:
         print(f"yihao: {exc}", file=sys.stderr)
         return 1
+    except UnicodeDecodeError:
+        print(f"yihao: {args.file.name} is not UTF-8 text; rows before the bad bytes were imported", file=sys.stderr)
+        return 1
     finally:
         core.close()
     if tty:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator, TextIO
@@ -66,6 +67,8 @@ def _field(row: dict[str, str], column: str, limit: int) -> str:
         raise RowError(f"{column}: 为空 / is empty")
     if len(value) > limit:
         raise RowError(f"{column}: 超过 {limit} 个字符 / longer than {limit} characters")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn") for c in value):
+        raise RowError(f"{column}: 含有控制字符 / contains control characters")
     return value
 
 
@@ -148,12 +151,14 @@ class Importer:
                  start_line: int) -> Iterator[list[tuple[Any, ...]]]:
         now = _now(self._engine)
         batch: dict[bytes, tuple[Any, ...]] = {}  # by blind index: one row per number in a statement
-        for values in reader:
+        for values in _lines(reader):
             report.line = reader.line_num  # type: ignore[attr-defined]
             if report.line < start_line:
                 continue
             report.read += 1
             try:
+                if isinstance(values, csv.Error):
+                    raise RowError(f"不是有效的 CSV / not valid CSV ({values})")
                 if len(values) != len(header):
                     raise RowError(f"应有 {len(header)} 列，实有 {len(values)} 列 / expected {len(header)} fields, got {len(values)}")
                 row = kind.convert(self._vault, dict(zip(header, values)), now)
@@ -167,6 +172,17 @@ class Importer:
                 batch = {}
         if batch:
             yield list(batch.values())
+
+
+def _lines(reader: Any) -> Iterator[list[str] | csv.Error]:
+    """The reader's rows; a line it cannot parse (a NUL byte, a huge field) is yielded as its error."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield exc
 
 
 def _now(engine: Engine) -> Any:

@@ -106,3 +106,24 @@ def test_rewrap_moves_imported_rows_to_a_new_key_version(backend: Backend, engin
     assert result.stdout.splitlines()[0] == "registry_person: 3 rows moved to sm4-gcm/2"
     with engine.connect() as connection:
         assert connection.execute(text("SELECT DISTINCT key_id FROM registry_person")).scalars().all() == ["sm4-gcm/2"]
+
+
+def test_a_line_the_csv_reader_cannot_parse_is_reported_and_skipped(backend: Backend, engine: Engine,
+                                                                      tmp_path: Path) -> None:
+    huge = "x" * 200_000
+    result = _run(backend, tmp_path, "people.csv",
+                  f"name,id_number\n{huge},350102199003070012\n张\x00三,35010420000229002X\n李四,35010420000229002X\n")
+    assert result.stderr.splitlines() == [
+        "line 2: 不是有效的 CSV / not valid CSV (field larger than field limit (131072))",
+        "line 3: name: 含有控制字符 / contains control characters"]
+    assert result.stdout.startswith("people: 3 rows read, 1 imported, 2 skipped")
+
+
+def test_a_file_that_is_not_utf8_stops_with_one_line(backend: Backend, engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "gbk.csv"
+    path.write_bytes("name,id_number\n张三,350102199003070012\n".encode("gbk"))
+    env = {"YIHAO_DATABASE_URL": backend.database_url, "YIHAO_VAR_DIR": str(tmp_path),
+           "YIHAO_MASTER_KEY": b64u(b"k" * 32)}
+    result = yihao(env, "registry", "import", str(path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"yihao: {path} is not UTF-8 text; rows before the bad bytes were imported"
