@@ -29,6 +29,7 @@ from idp.settings import Settings
 from idp.tokens import Authentication, TokenIssuer
 
 T = RefreshToken.__table__
+_R = T.alias("sibling")  # the same family's other tokens, inside a statement on T
 
 
 class RefreshRejected(Exception):
@@ -85,33 +86,25 @@ class RefreshTokens:
         """Spend `token` and return its successor, or raise RefreshRejected (revoking on reuse).
 
         `check` vets the request against the family before anything is spent; what it raises
-        leaves the token unspent."""
+        leaves the token unspent. The common case is one conditional UPDATE … RETURNING (the single
+        winner under concurrency) and one INSERT; everything unusual takes the slow path."""
         now = utcnow()
         with self._engine.begin() as conn:
-            row = conn.execute(select(T).where(T.c.token_digest == digest(token))).first()
-            if row is None or row.client_id != client_id:
-                raise RefreshRejected("the refresh token is invalid, expired or revoked")
-            family = _family(row)
-            if row.revoked_at is not None or family.expires_at <= now:
-                raise RefreshRejected("the refresh token is invalid, expired or revoked")
-            check(family)
-            if not family.offline and not self._sessions.alive(family.sid):
+            row = conn.execute(update(T).where(
+                T.c.token_digest == digest(token), T.c.client_id == client_id, T.c.consumed_at.is_(None),
+                T.c.revoked_at.is_(None), T.c.expires_at > now, T.c.family_expires_at > now,
+                ~exists().where(_R.c.family_id == T.c.family_id, _R.c.revoked_at.is_not(None)),
+            ).values(consumed_at=now).returning(*T.c)).first()
+            if row is not None:
+                family = _family(row)
+                check(family)
+                if family.offline or self._sessions.alive(family.sid):
+                    return self._successor(conn, row, now), family
                 outcome = "session ended"
-            elif conn.execute(update(T).where(T.c.id == row.id, T.c.consumed_at.is_(None))
-                              .values(consumed_at=now)).rowcount == 0 and not self._within_grace(conn, row, now):
-                outcome = "reused"
-            elif conn.execute(select(exists().where(T.c.family_id == row.family_id,
-                                                    T.c.revoked_at.is_not(None)))).scalar():
-                raise RefreshRejected("the refresh token is invalid, expired or revoked")
             else:
-                successor = random_token(32)
-                conn.execute(insert(T).values(
-                    id=new_id(), token_digest=digest(successor), family_id=row.family_id, parent_id=row.id,
-                    client_id=row.client_id, account_id=row.account_id, scope=row.scope, audience=row.audience,
-                    sid=row.sid, offline=row.offline, auth=row.auth, issued_at=now,
-                    expires_at=min(now + self._idle, aware(row.family_expires_at)),
-                    family_expires_at=row.family_expires_at))
-                return successor, family
+                outcome, row, family = self._unusual(conn, token, client_id, now, check)
+                if outcome == "sibling":
+                    return self._successor(conn, row, now), family
         self.revoke_family(row.family_id)
         if outcome == "reused":
             events.record(events.REFRESH_TOKEN_REUSED, outcome="failure", subject=row.account_id,
@@ -119,9 +112,35 @@ class RefreshTokens:
             raise RefreshRejected("the refresh token was already used; its grant has been revoked")
         raise RefreshRejected("the session this refresh token belonged to has ended")
 
+    def _unusual(self, conn: Any, token: str, client_id: str, now: datetime,
+                 check: Callable[[Family], Any]) -> tuple[str, Any, Family]:
+        """Why the token could not simply be spent: invalid (raises), a concurrent refresh within the
+        grace (a sibling), reuse, or an ended session."""
+        row = conn.execute(select(T).where(T.c.token_digest == digest(token))).first()
+        if row is None or row.client_id != client_id:
+            raise RefreshRejected("the refresh token is invalid, expired or revoked")
+        family = _family(row)
+        revoked = conn.execute(select(exists().where(T.c.family_id == row.family_id,
+                                                     T.c.revoked_at.is_not(None)))).scalar()
+        if revoked or family.expires_at <= now:
+            raise RefreshRejected("the refresh token is invalid, expired or revoked")
+        check(family)
+        if not family.offline and not self._sessions.alive(family.sid):
+            return "session ended", row, family
+        return ("sibling" if self._within_grace(conn, row, now) else "reused"), row, family
+
+    def _successor(self, conn: Any, row: Any, now: datetime) -> str:
+        successor = random_token(32)
+        conn.execute(insert(T).values(
+            id=new_id(), token_digest=digest(successor), family_id=row.family_id, parent_id=row.id,
+            client_id=row.client_id, account_id=row.account_id, scope=row.scope, audience=row.audience,
+            sid=row.sid, offline=row.offline, auth=row.auth, issued_at=now,
+            expires_at=min(now + self._idle, aware(row.family_expires_at)), family_expires_at=row.family_expires_at))
+        return successor
+
     def _within_grace(self, conn: Any, row: Any, now: datetime) -> bool:
         """A second use of a just-rotated token whose successors are all still unused (a concurrent refresh)."""
-        consumed = conn.execute(select(T.c.consumed_at).where(T.c.id == row.id)).scalar()
+        consumed = row.consumed_at
         if not self._grace or consumed is None or now - aware(consumed) > self._grace:
             return False
         used_child = select(exists().where(T.c.parent_id == row.id, T.c.consumed_at.is_not(None)))

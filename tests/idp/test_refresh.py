@@ -177,3 +177,22 @@ def test_a_missing_or_unknown_refresh_token_is_refused(make_rp: RpFactory) -> No
     assert missing.status_code == 400
     assert missing.json() == {"error": "invalid_request", "error_description": "refresh_token is required"}
     assert refused(rp, "not-a-token") == "the refresh token is invalid, expired or revoked"
+
+
+def test_racing_refreshes_have_a_single_winner(make_rp: RpFactory, person: Person,
+                                               another_worker: WorkerFactory) -> None:
+    strict = another_worker(refresh_reuse_grace=0)
+    rp = offline_rp(make_rp)
+    first, _ = tokens_after_login(rp, person.username, person.password)
+
+    def attempt(_: int) -> str | None:
+        try:
+            return str(refresh(rp, first["refresh_token"], at=strict)["refresh_token"])
+        except OAuthError:
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        winners = [token for token in pool.map(attempt, range(8)) if token is not None]
+    assert len(winners) == 1  # the conditional UPDATE lets exactly one through; the rest are reuse
+    for token in winners:  # and reuse revoked the family, the winner's successor included
+        assert refused(rp, token, at=strict) == "the refresh token is invalid, expired or revoked"
