@@ -79,6 +79,8 @@ class RefreshTokens:
                 client_id=client_id, account_id=auth.account_id, scope=scope, audience=" ".join(resources) or None,
                 sid=auth.sid or None, offline=offline, auth=_auth_json(auth), issued_at=now,
                 expires_at=min(now + self._idle, now + self._max), family_expires_at=now + self._max))
+        if self._issuer.grant_revoked(auth.grant_id):  # the grant was revoked while this was issued (code reuse)
+            self.revoke_family(auth.grant_id)
         return token
 
     def rotate(self, token: str, client_id: str,
@@ -94,6 +96,8 @@ class RefreshTokens:
                 T.c.token_digest == digest(token), T.c.client_id == client_id, T.c.consumed_at.is_(None),
                 T.c.revoked_at.is_(None), T.c.expires_at > now, T.c.family_expires_at > now,
                 ~exists().where(_R.c.family_id == T.c.family_id, _R.c.revoked_at.is_not(None)),
+                # a grace sibling is dead once its twin was used: two live branches are theft
+                ~exists().where(_R.c.parent_id == T.c.parent_id, _R.c.id != T.c.id, _R.c.consumed_at.is_not(None)),
             ).values(consumed_at=now).returning(*T.c)).first()
             if row is not None:
                 family = _family(row)
@@ -124,10 +128,12 @@ class RefreshTokens:
                                                      T.c.revoked_at.is_not(None)))).scalar()
         if revoked or family.expires_at <= now:
             raise RefreshRejected("the refresh token is invalid, expired or revoked")
-        check(family)
         if not family.offline and not self._sessions.alive(family.sid):
             return "session ended", row, family
-        return ("sibling" if self._within_grace(conn, row, now) else "reused"), row, family
+        if not self._within_grace(conn, row, now):
+            return "reused", row, family  # decided before the request's own checks, so they cannot probe it
+        check(family)
+        return "sibling", row, family
 
     def _successor(self, conn: Any, row: Any, now: datetime) -> str:
         successor = random_token(32)
@@ -143,14 +149,16 @@ class RefreshTokens:
         consumed = row.consumed_at
         if not self._grace or consumed is None or now - aware(consumed) > self._grace:
             return False
-        used_child = select(exists().where(T.c.parent_id == row.id, T.c.consumed_at.is_not(None)))
-        return not conn.execute(used_child).scalar()
+        children = conn.execute(select(T.c.consumed_at).where(T.c.parent_id == row.id)).scalars().all()
+        return len(children) == 1 and children[0] is None  # one unused successor: one sibling at most
 
     def find(self, token: str) -> Family | None:
         """The family of a live (unspent, unrevoked, unexpired) refresh token, for introspection."""
         with self._engine.connect() as conn:
             row = conn.execute(select(T).where(T.c.token_digest == digest(token))).first()
-        if row is None or row.consumed_at is not None or row.revoked_at is not None:
+            revoked = row is not None and conn.execute(select(exists().where(
+                T.c.family_id == row.family_id, T.c.revoked_at.is_not(None)))).scalar()
+        if row is None or row.consumed_at is not None or revoked:
             return None
         family = _family(row)
         if family.expires_at <= utcnow() or (not family.offline and not self._sessions.alive(family.sid)):
@@ -168,10 +176,16 @@ class RefreshTokens:
 
     def revoke_family(self, family_id: str) -> None:
         """Every refresh token of the family, and every access token issued under it, stops working."""
+        # The store mark comes first: a family being issued concurrently checks it after its insert.
+        self._issuer.revoke_grant(family_id)
         with self._engine.begin() as conn:
             conn.execute(update(T).where(T.c.family_id == family_id, T.c.revoked_at.is_(None))
                          .values(revoked_at=utcnow()))
-        self._issuer.revoke_grant(family_id)
+
+    def offline(self, family_id: str) -> bool:
+        """True when this grant has an offline_access family (it outlives the session)."""
+        with self._engine.connect() as conn:
+            return bool(conn.execute(select(T.c.offline).where(T.c.family_id == family_id).limit(1)).scalar())
 
     def revoke_session(self, sid: str) -> int:
         """End the session-bound families of an SSO session (logout); offline ones live on."""

@@ -35,6 +35,10 @@ def participants_key(sid: str) -> str:
     return f"sid-rps:{sid}"
 
 
+def grants_key(sid: str) -> str:
+    return f"sid-grants:{sid}"
+
+
 class Sessions:
     def __init__(self, store: EphemeralStore, settings: Settings) -> None:
         self._store = store
@@ -79,6 +83,20 @@ class Sessions:
         self._store.put(sid_key(session.sid), key.encode(), ttl=ttl)  # the session by its public sid
         return handle, session
 
+    def replace(self, handle: str | None, account_id: str, amr: tuple[str, ...],
+                acr: str) -> tuple[str, SsoSession, SsoSession | None]:
+        """A login on a browser that may hold a session: the new handle and session, and the old
+        session if it ended (another person's). The same person's re-authentication continues the
+        session; its sid never stops being alive in between."""
+        old = self.load(handle)
+        if old is not None and old.account_id == account_id:
+            new_handle, session = self.create(account_id, amr, acr, continuing=old)  # re-points the sid
+            self._store.delete(f"sess:{digest(str(handle))}")
+            return new_handle, session, None
+        ended = self.end(handle)
+        new_handle, session = self.create(account_id, amr, acr)
+        return new_handle, session, ended
+
     def end(self, handle: str | None) -> SsoSession | None:
         """End the session behind a cookie handle; returns what it was, if it was alive."""
         if not handle or len(handle) > 100:
@@ -90,14 +108,17 @@ class Sessions:
         self._store.delete(sid_key(data["s"]))
         return SsoSession(data["a"], data["t"], tuple(data["m"]), data["c"], data["s"], data["o"])
 
-    def join(self, sid: str, client_id: str) -> None:
-        """Record that `client_id` received tokens in this session (the clients to notify at logout)."""
+    def join(self, sid: str, client_id: str, grant_id: str) -> None:
+        """Record that `client_id` received tokens in this session under `grant_id`: the clients to
+        notify and the grants to revoke at logout."""
         self._store.sadd(participants_key(sid), client_id, ttl=self._max)  # no session outlives _max
+        self._store.sadd(grants_key(sid), grant_id, ttl=self._max)
 
-    def take_participants(self, sid: str) -> set[str]:
-        """The clients that took part in the session; reading them forgets them."""
-        members = self._store.smembers(participants_key(sid))
+    def take_participants(self, sid: str) -> tuple[set[str], set[str]]:
+        """The clients that took part in the session and the grants it gave; reading forgets them."""
+        members = self._store.smembers(participants_key(sid)), self._store.smembers(grants_key(sid))
         self._store.delete(participants_key(sid))
+        self._store.delete(grants_key(sid))
         return members
 
     def alive(self, sid: str | None) -> bool:

@@ -109,7 +109,7 @@ class TokenIssuer:
         jti, gid = str(claims.get("jti")), claims.get("gid")
         if self._store.get(revoked_jti_key(jti)) is not None:
             return None
-        if gid is not None and self._store.get(revoked_grant_key(str(gid))) is not None:
+        if gid is not None and self.grant_revoked(str(gid)):
             return None
         if "ref" not in claims:
             return claims, None
@@ -124,6 +124,9 @@ class TokenIssuer:
         ttl = int(claims["exp"]) - int(time.time()) + 60
         if ttl > 0:
             self._store.put(revoked_jti_key(str(claims["jti"])), b"1", ttl=ttl)
+
+    def grant_revoked(self, grant_id: str) -> bool:
+        return self._store.get(revoked_grant_key(grant_id)) is not None
 
     def revoke_grant(self, grant_id: str) -> None:
         """Every access token issued under this grant stops working (e.g. on code reuse)."""

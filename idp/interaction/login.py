@@ -93,10 +93,10 @@ def _login(request: Request, form: dict[str, str] | None) -> Response:
         events.record(events.LOGIN_FAILED, outcome="failure", client_id=record["c"], reason="credentials")
         return _page(request, uid, record, "login.failed", username=username[:128])
     # A login never keeps the old handle; another person's login ends the old session everywhere.
-    old = core.sessions.end(request.cookies.get(core.sessions.cookie))
-    if old is not None and old.account_id != profile.id:
-        propagate_logout(core, old.account_id, old.sid)
-    handle, session = core.sessions.create(profile.id, PASSWORD_AMR, PASSWORD_ACR, continuing=old)
+    handle, session, ended = core.sessions.replace(request.cookies.get(core.sessions.cookie), profile.id,
+                                                   PASSWORD_AMR, PASSWORD_ACR)
+    if ended is not None:
+        propagate_logout(core, ended.account_id, ended.sid)
     LOGINS.labels(outcome="success").inc()
     events.record(events.LOGIN_SUCCEEDED, subject=profile.id, client_id=record["c"], amr=list(PASSWORD_AMR))
     auth = Authentication(account_id=profile.id, auth_time=session.auth_time, amr=session.amr, acr=session.acr,

@@ -254,7 +254,7 @@ class Flow:
             if exc.redirect_uri is None:
                 return error_page(exc.error, exc.description)
             return self.respond(exc.redirect_uri, params, [("error", exc.error), ("error_description", exc.description)])
-        self.core.sessions.join(auth.sid, params["client_id"])  # a participant, told at logout
+        self.core.sessions.join(auth.sid, params["client_id"], auth.grant_id)  # told, and revoked, at logout
         return self.respond(params["redirect_uri"], params, [("code", body["code"])])
 
     def respond(self, redirect_uri: str, params: Mapping[str, str], values: list[tuple[str, str]]) -> Outcome:

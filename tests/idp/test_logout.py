@@ -287,10 +287,13 @@ def test_logout_revokes_the_sessions_refresh_tokens_and_their_access_tokens_but_
     bound, after = with_logout(make_rp, grant_types=REFRESHING, session_refresh_tokens=True)
     offline = make_rp(first_party=True, grant_types=REFRESHING, scope="openid offline_access")
     offline.scope = "openid offline_access"
-    tokens = [sign_in(rp, browser, person) for rp in (bound, offline)]
+    plain = make_rp(first_party=True)  # access tokens only, no refresh family
+    tokens = [sign_in(rp, browser, person) for rp in (bound, offline, plain)]
     assert bound.userinfo(tokens[0]["access_token"]).status_code == 200
     logout(provider.url, browser, id_token_hint=tokens[0]["id_token"], post_logout_redirect_uri=after)
     assert bound.userinfo(tokens[0]["access_token"]).status_code == 401  # revoked with its family, at once
+    assert plain.userinfo(tokens[2]["access_token"]).status_code == 401  # the session's grants end with it
+    assert offline.userinfo(tokens[1]["access_token"]).status_code == 200
     with pytest.raises(OAuthError) as raised:
         refresh(bound, tokens[0]["refresh_token"])
     assert raised.value.error == "invalid_grant"

@@ -196,3 +196,22 @@ def test_racing_refreshes_have_a_single_winner(make_rp: RpFactory, person: Perso
     assert len(winners) == 1  # the conditional UPDATE lets exactly one through; the rest are reuse
     for token in winners:  # and reuse revoked the family, the winner's successor included
         assert refused(rp, token, at=strict) == "the refresh token is invalid, expired or revoked"
+
+
+def test_a_grace_sibling_dies_once_its_twin_is_used(make_rp: RpFactory, person: Person) -> None:
+    rp = offline_rp(make_rp)
+    first, _ = tokens_after_login(rp, person.username, person.password)
+    mine = refresh(rp, first["refresh_token"])
+    stolen = refresh(rp, first["refresh_token"])  # a replay within the grace looks like a double refresh
+    refresh(rp, mine["refresh_token"])  # the client carries on
+    # the replayed branch is now reuse: it does not rotate on, and the family ends
+    assert "already used" in refused(rp, stolen["refresh_token"])
+    assert refused(rp, mine["refresh_token"]) == "the refresh token is invalid, expired or revoked"
+
+
+def test_a_token_gets_one_grace_sibling_at_most(make_rp: RpFactory, person: Person) -> None:
+    rp = offline_rp(make_rp)
+    first, _ = tokens_after_login(rp, person.username, person.password)
+    refresh(rp, first["refresh_token"])
+    refresh(rp, first["refresh_token"])
+    assert "already used" in refused(rp, first["refresh_token"])
