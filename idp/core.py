@@ -37,8 +37,11 @@ class Core:
     issuer: TokenIssuer
     refresh: RefreshTokens
     server: YihaoServer
+    audit: events.AuditWriter | None = None
 
     def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()  # queued audit rows reach the database before the engine goes
         self.store.close()
         self.engine.dispose()
 
@@ -50,7 +53,7 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     if migrate:
         db.upgrade(engine)
     store = store or open_store(settings.redis_url, settings.redis_prefix)
-    events.configure(engine)
+    audit = events.configure(engine, interval=settings.audit_batch_ms / 1000)
     keys = KeyRing(engine, master, store)
     clients = ClientRegistry(engine, store)
     issuer = TokenIssuer(settings, keys, store, master.derive("pairwise-subject"), master.aead("access-token-ref"))
@@ -68,4 +71,4 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.register_grant(ClientCredentialsGrant)
     return Core(settings=settings, engine=engine, store=store, master=master, keys=keys, clients=clients,
                 accounts=accounts, consents=Consents(engine), sessions=sessions,
-                issuer=issuer, refresh=refresh, server=server)
+                issuer=issuer, refresh=refresh, server=server, audit=audit)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, Executable, Row, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -23,7 +24,38 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
                                pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800)
+    # No pool_pre_ping: it costs a round trip on every checkout. A connection that died (database
+    # restart, failover) fails its next statement before anything is written; SQLAlchemy then sees
+    # the disconnect and replaces every pooled connection; reads (`Reads`) retry once, so only
+    # writes under way at the restart fail. pool_recycle keeps connections younger than idle timeouts.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+
+
+class Reads:
+    """Single-statement reads on an engine's pool, without a transaction around them.
+
+    On PostgreSQL a default connection sends BEGIN before the SELECT and ROLLBACK when it goes
+    back to the pool: three round trips for one read. In autocommit the SELECT goes alone (psycopg
+    switches it client-side, and skips the ROLLBACK of an idle connection). SQLite's driver never
+    begins a transaction for a SELECT, so its engine is used as it is. A read is retried once on a
+    connection found dead (database restart): safe, since it changes nothing.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        sqlite = engine.dialect.name == "sqlite"
+        self._engine = engine if sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    def first(self, statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
+        try:
+            return self._first(statement, params)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            return self._first(statement, params)
+
+    def _first(self, statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
+        with self._engine.connect() as connection:
+            return connection.execute(statement, params).first()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,16 +1,25 @@
-"""The audit-event catalogue and `record()`: every security-relevant act, masked details only."""
+"""The audit-event catalogue and `record()`: every security-relevant act, masked details only.
+
+`record()` builds the row when the act happens (time, request id and client address from the
+request's context) and hands it to this process's one `AuditWriter`, which writes rows in batches
+from its own thread: no request waits for an audit INSERT, and no row is lost without an error line.
+"""
 from __future__ import annotations
 
+import atexit
 import contextvars
+import json
 import logging
+import threading
+import time
+from collections import deque
 from typing import Any
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
 
 from idp.middleware.request_id import request_id_var
 from idp.models import AuditEvent
+from idp.models._base import utcnow
 
 log = logging.getLogger("yihao.audit")
 address_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("client_address", default=None)
@@ -33,25 +42,152 @@ CLIENT_CREATED = "client.created"
 KEYS_ROTATED = "keys.rotated"
 PII_REVEALED, PII_REWRAPPED, REGISTRY_IMPORTED = "pii.revealed", "pii.rewrapped", "registry.imported"
 
-_sessions: sessionmaker[Session] | None = None
+Row = dict[str, Any]
 
 
-def configure(engine: Engine | None) -> None:
-    """Send records to this database (None: records are only logged)."""
-    global _sessions
-    _sessions = sessionmaker(engine, class_=Session) if engine is not None else None
+class AuditWriter:
+    """The one writer of audit rows in a process: a bounded queue drained by one thread.
+
+    Rows reach the table in the order they were recorded, one transaction per batch (up to
+    `batch_size` rows, gathered for at most `interval` seconds), and only through `_write`: the
+    one place where a hash chain would link each row to the one before.
+    Backpressure: when `capacity` rows wait, `put` blocks until the writer has made room — audit is
+    fail-closed, an act that cannot be recorded waits rather than goes unrecorded.
+    A batch that fails is retried with backoff until it is written; only at `close`, after
+    `close_timeout` seconds of failures, are the rows still unwritten given up, with an error line.
+    """
+
+    def __init__(self, engine: Engine, *, batch_size: int = 200, interval: float = 0.05,
+                 capacity: int = 10_000, close_timeout: float = 10.0) -> None:
+        self._engine = engine
+        self._insert = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
+        self.batch_size, self.interval, self.capacity, self.close_timeout = batch_size, interval, capacity, close_timeout
+        self._pending: deque[Row] = deque()
+        self._cond = threading.Condition()
+        self._write_lock = threading.Lock()
+        self._recorded = self._done = 0  # rows accepted; rows written (or given up at close)
+        self._flushing = 0  # callers waiting in flush(): the batch goes now, not after `interval`
+        self._give_up_at: float | None = None  # set by close()
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, row: Row) -> None:
+        """Queue one row; blocks only while the queue is full."""
+        with self._cond:
+            if len(self._pending) >= self.capacity and self._give_up_at is None:
+                log.error("audit queue full (%d events): waiting for the database", self.capacity)
+                self._cond.wait_for(lambda: len(self._pending) < self.capacity or self._give_up_at is not None)
+            self._recorded += 1
+            if self._give_up_at is None:
+                self._pending.append(row)
+                if len(self._pending) == 1 or len(self._pending) >= self.batch_size:
+                    self._cond.notify_all()
+                return
+        self._write_retrying([row])  # closed: no thread drains the queue any more, so the caller writes
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every row recorded before this call is in the table (False if `timeout` passed)."""
+        with self._cond:
+            target = self._recorded
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(lambda: self._done >= target, timeout)
+            finally:
+                self._flushing -= 1
+
+    def close(self) -> None:
+        """Write everything queued, then stop the thread; later rows are written by their callers."""
+        with self._cond:
+            if self._give_up_at is None:
+                self._give_up_at = time.monotonic() + self.close_timeout
+            self._cond.notify_all()
+        self._thread.join(self.close_timeout + 5)
+        if self._thread.is_alive():
+            log.error("audit writer did not finish within %.0f s; %d event(s) may be unwritten",
+                      self.close_timeout + 5, len(self._pending))
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            self._write_retrying(batch)
+
+    def _next_batch(self) -> list[Row] | None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending or self._give_up_at is not None)
+            # A short wait lets a burst of records share one transaction.
+            self._cond.wait_for(lambda: len(self._pending) >= self.batch_size or self._flushing
+                                or self._give_up_at is not None, self.interval)
+            if not self._pending:
+                return None  # closing, and nothing left
+            batch = [self._pending.popleft() for _ in range(min(len(self._pending), self.batch_size))]
+            self._cond.notify_all()  # room for callers blocked in put()
+            return batch
+
+    def _write_retrying(self, batch: list[Row]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                self._write(batch)
+                break
+            except Exception as exc:  # any failure: the rows stay in hand and are tried again
+                # The exception's class only: its text may quote row values.
+                why = type(getattr(exc, "orig", None) or exc).__name__
+                give_up_at = self._give_up_at
+                if give_up_at is not None and time.monotonic() >= give_up_at:
+                    log.error("audit: %d event(s) lost at shutdown, the database refused them (%s): %s",
+                              len(batch), why, ", ".join(sorted({row["event"] for row in batch})))
+                    break
+                log.error("audit: %d event(s) not written (%s); retrying in %.1f s", len(batch), why, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        with self._cond:
+            self._done += len(batch)
+            self._cond.notify_all()
+
+    def _write(self, rows: list[Row]) -> None:
+        with self._write_lock, self._engine.begin() as connection:
+            connection.execute(self._insert, rows)
+
+
+_writer: AuditWriter | None = None
+
+
+def configure(engine: Engine | None, *, interval: float = 0.05) -> AuditWriter | None:
+    """Send records to this database through a new writer (None: records are only logged)."""
+    global _writer
+    _writer = AuditWriter(engine, interval=interval) if engine is not None else None
+    return _writer
+
+
+def flush(timeout: float | None = 30.0) -> bool:
+    """Wait until every event recorded so far in this process is in the audit table (False on timeout)."""
+    writer = _writer
+    return writer.flush(timeout) if writer is not None else True
+
+
+@atexit.register
+def _close_at_exit() -> None:  # a safety net for a process that ends without Core.close()
+    if _writer is not None:
+        _writer.close()
+
+
+def audit_row(event: str, *, outcome: str = "success", subject: str | None = None, client_id: str | None = None,
+              actor: str | None = None, **details: Any) -> Row:
+    """The row `record()` writes: time, request id and client address are taken now, in the caller.
+
+    The details are copied through JSON, so a value the table cannot hold fails here, in the
+    caller, rather than later in the writer, and a caller changing them afterwards changes nothing.
+    """
+    return {"at": utcnow(), "event": event, "outcome": outcome, "actor": actor, "subject": subject,
+            "client_id": client_id, "address": address_var.get(), "request_id": request_id_var.get(),
+            "details": json.loads(json.dumps(details))}
 
 
 def record(event: str, *, outcome: str = "success", subject: str | None = None, client_id: str | None = None,
            actor: str | None = None, **details: Any) -> None:
-    """Write one audit record. `details` must hold masked values only (never an ID number)."""
-    row = AuditEvent(event=event, outcome=outcome, actor=actor, subject=subject, client_id=client_id,
-                     address=address_var.get(), request_id=request_id_var.get(), details=details)
+    """Record one audit event. `details` must hold masked values only (never an ID number)."""
+    row = audit_row(event, outcome=outcome, subject=subject, client_id=client_id, actor=actor, **details)
     log.info("audit", extra={"event": event, "outcome": outcome, "subject": subject, "client_id": client_id})
-    if _sessions is None:
-        return
-    try:
-        with _sessions() as session, session.begin():
-            session.add(row)
-    except Exception:  # never lose it silently: the log line above and this error both remain
-        log.exception("audit record could not be written", extra={"event": event})
+    writer = _writer
+    if writer is not None:
+        writer.put(row)

@@ -62,6 +62,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_ACCESS_TOKEN_ALG", "access_token_alg", "RS256", "JWS algorithm of access tokens: RS256 | ES256 | EdDSA."),
     Option("YIHAO_MAX_BODY_BYTES", "max_body_bytes", "65536", "Largest request body accepted, bytes."),
     Option("YIHAO_DEFAULT_LOCALE", "default_locale", "zh-CN", "Page language when the browser asks for none we have: zh-CN | en."),
+    Option("YIHAO_AUDIT_BATCH_MS", "audit_batch_ms", "50", "Longest time an audit event waits in memory to be written in one transaction with others, milliseconds (shutdown writes what waits)."),
     Option("YIHAO_LOG_LEVEL", "log_level", "INFO", "Log level: DEBUG | INFO | WARNING | ERROR."),
     Option("YIHAO_DEMO", "demo", "false", "Seed the demo citizen and relying party and serve /demo."),
     Option("YIHAO_PII_CIPHER", "pii_cipher", "aes-256-gcm", "AEAD for ID numbers and credit codes at rest: aes-256-gcm | sm4-gcm (national crypto); a change applies to new writes, `yihao keys rewrap` moves old rows."),
@@ -123,6 +124,7 @@ class Settings:
     access_token_alg: str
     max_body_bytes: int
     default_locale: str
+    audit_batch_ms: int
     log_level: str
     demo: bool
     pii_cipher: str
@@ -252,6 +254,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "access_token_alg": lambda n, v: _choice(n, v, _ALGS),
     "max_body_bytes": lambda n, v: _int(n, v, 1024),
     "default_locale": lambda n, v: _choice(n, v, ("zh-CN", "en")),
+    "audit_batch_ms": lambda n, v: _int(n, v, 1),
     "log_level": lambda n, v: _choice(n, v.upper(), ("DEBUG", "INFO", "WARNING", "ERROR")),
     "demo": _bool,
     "pii_cipher": lambda n, v: _choice(n, v, ("aes-256-gcm", "sm4-gcm")),
