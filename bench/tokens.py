@@ -186,8 +186,11 @@ async def refresh_tokens(target: Target, metadata: dict[str, Any], count: int,
                 if body.get("refresh_token"):
                     found.append(body["refresh_token"])
 
-    users = 8
-    await asyncio.gather(*(user(count // users + (i < count % users)) for i in range(users)))
+    # One flow first: it records the consent. Concurrent first consents of one account to one client
+    # race to insert the same row (a 500 from Yihao's consent POST, seen here).
+    await user(1)
+    users, rest = 8, count - 1
+    await asyncio.gather(*(user(rest // users + (i < rest % users)) for i in range(users)))
     return found, sample
 
 
@@ -620,7 +623,11 @@ def run_config(config: Config, peer_target: Target | None, figures: list[Figure]
     results: dict[str, dict[str, list[Measure]]] = {"yihao": {}, "peer": {}}
     tail: dict[str, Measure | None] = {}
     try:
-        description = build_loads(target, args.connections * (args.runs + 2), {})
+        # each wrk run strands the tokens in flight when it stops: one pool's worth per run, warm-up and profile
+        try:
+            description = build_loads(target, args.connections * (args.runs + 3 + args.profile), {})
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\nYihao's log:\n{server.log_tail()}") from None
         if description:
             out(f"   Yihao set-up: code flow gives {description}")
         targets = [target] + ([peer_target] if peer_target else [])
@@ -669,12 +676,13 @@ def verdict_tail(m: Measure | None) -> str:
 
 def print_tables(done: list[dict[str, Any]], peer_medians: dict[str, list[float]], figures: list[Figure],
                  floor: dict[str, dict[str, float]]) -> None:
+    peer_from = next((f"{e['config'].label} 1-worker" for e in reversed(done) if e["results"]["peer"]), "none")
     out("\n== Summary (medians of the runs; ratio = Yihao / peer; floor = the bounding JWS operation on one core, "
         "jwcrypto via idp.jose / raw cryptography)")
     for entry in done:
         c: Config = entry["config"]
         ours, theirs = entry["results"]["yihao"], entry["results"]["peer"]
-        note = "" if theirs else "  (peer column: the peer's medians from the postgres+redis 1-worker table)"
+        note = "" if theirs else f"  (peer column: the peer's medians from the {peer_from} table)"
         out(f"\n{c.label}, {c.workers} worker(s){note}")
         header = f"{'figure':<12}{'Yihao/s':>9}  {'runs':<20}{'peer/s':>9}  {'ratio':>6}  {'target':<14}{'floor/s (jose / raw)':>26}"
         out(header)
@@ -750,7 +758,7 @@ def main() -> int:
     try:
         peer.start()
         out(f"peer listening at {peer.url}" + (f", pinned to CPU {peer_cpus}" if peer_cpus else ""))
-        peer_pool = args.connections * (args.runs + 2) * sum(1 for c in configs if c.workers == 1)
+        peer_pool = args.connections * (args.runs + 3) * sum(1 for c in configs if c.workers == 1)
         peer_target = start_peer_target(peer, peer_pool)
         measured_peer = False
         for config in configs:
