@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/token_flow.py
+	$(BIN)/python bench/tokens.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -75,6 +75,14 @@ class KeyRing:
     def jwks_json(self) -> bytes:
         return self._current().jwks
 
+    def cached_jwks_json(self) -> bytes | None:
+        """The key set if no store check or reload is due (no I/O: callable on the event loop), else None."""
+        now = time.monotonic()
+        snapshot = self._snapshot
+        if now - snapshot.loaded_at > self._max_age or now - self._checked_at > 1.0:
+            return None
+        return snapshot.jwks
+
     def _current(self) -> _Snapshot:
         now = time.monotonic()
         snapshot = self._snapshot

@@ -7,5 +7,7 @@ from starlette.responses import Response
 
 
 async def jwks(request: Request) -> Response:
-    body = await run_in_threadpool(request.app.state.core.keys.jwks_json)
+    keys = request.app.state.core.keys
+    # The thread hop costs more than serving the cached bytes; it is taken only when the store must be asked.
+    body = keys.cached_jwks_json() or await run_in_threadpool(keys.jwks_json)
     return Response(body, media_type="application/jwk-set+json", headers={"Cache-Control": "public, max-age=60"})

@@ -1,6 +1,8 @@
 """UserInfo (OIDC Core §5.3) as a relying party sees it: how the token travels, what comes back."""
 from __future__ import annotations
 
+import base64
+import json
 from typing import Iterator
 
 import httpx
@@ -141,3 +143,18 @@ def test_the_sub_is_the_one_in_the_id_token(http: httpx.Client, make_rp: RpFacto
     body = rp.exchange(params["code"], auth.verifier).json()
     claims = rp.validate_id_token(body["id_token"], auth.nonce, body["access_token"])
     assert http.get("/userinfo", headers=bearer(body["access_token"])).json()["sub"] == claims["sub"]
+
+
+@pytest.mark.parametrize("part", ["payload", "signature"])
+def test_a_token_with_an_altered_payload_or_signature_is_401_invalid_token(http: httpx.Client, token: str,
+                                                                         part: str) -> None:
+    head, payload, signature = token.split(".")
+    if part == "payload":
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims["scope"] += " admin"
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    else:
+        signature = ("A" if signature[0] != "A" else "B") + signature[1:]
+    assert http.get("/userinfo", headers=bearer(token)).status_code == 200
+    response = http.get("/userinfo", headers=bearer(f"{head}.{payload}.{signature}"))
+    assert response.status_code == 401 and response.headers["www-authenticate"] == INVALID_TOKEN
