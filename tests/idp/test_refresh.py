@@ -9,6 +9,7 @@ import pytest
 from authlib.integrations.base_client.errors import OAuthError
 from sqlalchemy import text
 
+from idp import events
 from tests.idp.conftest import Person, Provider, RpFactory, WorkerFactory
 from tests.rp import Browser, RelyingParty, callback_params, introspect, refresh, tokens_after_login
 
@@ -75,6 +76,7 @@ def test_reuse_after_rotation_revokes_the_whole_family(provider: Provider, make_
     for token in (first, second, third):
         assert rp.userinfo(token["access_token"]).status_code == 401
     assert introspect(rp, third["access_token"]).json() == {"active": False}
+    events.flush()
     with provider.core.engine.connect() as conn:
         reused = conn.execute(text("SELECT count(*) FROM audit_event WHERE event = 'refresh_token.reused' "
                                    "AND client_id = :c"), {"c": rp.client_id}).scalar()
