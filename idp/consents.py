@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -21,6 +22,16 @@ class Consents:
         return granted is not None and set(scope.split()) <= set(granted.split())
 
     def grant(self, account_id: str, client_id: str, scope: str) -> None:
+        for attempt in range(2):
+            try:
+                self._merge(account_id, client_id, scope)
+                break
+            except IntegrityError:  # the same first consent given at the same moment (two tabs): merge into it
+                if attempt:
+                    raise
+        events.record(events.CONSENT_GIVEN, subject=account_id, client_id=client_id, scope=scope)
+
+    def _merge(self, account_id: str, client_id: str, scope: str) -> None:
         with self._sessions() as session, session.begin():
             row = session.execute(select(Consent).where(
                 Consent.account_id == account_id, Consent.client_id == client_id)).scalar_one_or_none()
@@ -29,4 +40,3 @@ class Consents:
             else:
                 row.scope = " ".join(sorted(set(row.scope.split()) | set(scope.split())))
                 row.updated_at = utcnow()
-        events.record(events.CONSENT_GIVEN, subject=account_id, client_id=client_id, scope=scope)

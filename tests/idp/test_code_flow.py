@@ -133,3 +133,22 @@ def test_wrong_password_shows_the_same_message_as_an_unknown_user(make_rp: RpFac
                             consent=None)
     assert wrong.status_code == unknown.status_code == 200
     assert "用户名或密码不正确" in wrong.text and "用户名或密码不正确" in unknown.text
+
+
+def test_two_first_consents_at_the_same_moment_both_succeed(make_rp: RpFactory, person: Person) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rp = make_rp()
+    browsers = [Browser(), Browser()]
+    try:
+        pages = []
+        for browser in browsers:  # two tabs reach the consent page for the same person and client
+            auth = rp.authorization()
+            page = browser.login(auth.url, person.username, person.password, stop_at=rp.redirect_uri, consent=None)
+            pages.append((browser, page))
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda bp: bp[0].consent(bp[1], "approve", rp.redirect_uri), pages))
+        assert all("code" in callback_params(r) for r in results)
+    finally:
+        for browser in browsers:
+            browser.close()
