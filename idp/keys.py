@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from idp.crypto import MasterKey
 from idp.models import SigningKey
+from idp.models._base import aware
 from idp.store.ephemeral import EphemeralStore
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
@@ -103,7 +104,7 @@ class KeyRing:
             snapshot = _Snapshot(version=version, loaded_at=time.monotonic())
             published = []
             for row in rows:
-                if row.state == "retired" and row.publish_until and _aware(row.publish_until) <= now:
+                if row.state == "retired" and row.publish_until and aware(row.publish_until) <= now:
                     continue
                 snapshot.public[row.kid] = jwk.JWK(**row.public_jwk)
                 published.append(row.public_jwk)
@@ -146,7 +147,7 @@ class KeyRing:
                 session.add(self._new_row(alg, "next"))
                 activated.append(upcoming.kid)
                 for row in rows:  # forget keys no token can need any more
-                    if row.state == "retired" and row.publish_until and _aware(row.publish_until) <= now:
+                    if row.state == "retired" and row.publish_until and aware(row.publish_until) <= now:
                         session.delete(row)
         self._bump()
         return activated
@@ -173,7 +174,3 @@ def _lock_keys(session: Session) -> None:
     """Serialise key-set changes across processes (PostgreSQL advisory lock; SQLite locks the file)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(7460618)"))
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -35,10 +35,6 @@ def participants_key(sid: str) -> str:
     return f"sid-rps:{sid}"
 
 
-def grants_key(sid: str) -> str:
-    return f"sid-grants:{sid}"
-
-
 class Sessions:
     def __init__(self, store: EphemeralStore, settings: Settings) -> None:
         self._store = store
@@ -110,16 +106,14 @@ class Sessions:
 
     def join(self, sid: str, client_id: str, grant_id: str) -> None:
         """Record that `client_id` received tokens in this session under `grant_id`: the clients to
-        notify and the grants to revoke at logout."""
-        self._store.sadd(participants_key(sid), client_id, ttl=self._max)  # no session outlives _max
-        self._store.sadd(grants_key(sid), grant_id, ttl=self._max)
+        notify and the grants to revoke at logout (one set, one write; grant ids hold no space)."""
+        self._store.sadd(participants_key(sid), f"{client_id} {grant_id}", ttl=self._max)  # no session outlives _max
 
     def take_participants(self, sid: str) -> tuple[set[str], set[str]]:
         """The clients that took part in the session and the grants it gave; reading forgets them."""
-        members = self._store.smembers(participants_key(sid)), self._store.smembers(grants_key(sid))
+        pairs = [member.rsplit(" ", 1) for member in self._store.smembers(participants_key(sid))]
         self._store.delete(participants_key(sid))
-        self._store.delete(grants_key(sid))
-        return members
+        return {client for client, _ in pairs}, {grant for _, grant in pairs}
 
     def alive(self, sid: str | None) -> bool:
         """True while the session with this sid exists; it does not slide the idle window."""

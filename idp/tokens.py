@@ -10,13 +10,13 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 
 from idp import jose
-from idp.clients import RegisteredClient
+from idp.clients import ID_TOKEN_ALGS, RegisteredClient
 from idp.crypto import Aead, b64u, b64u_decode, random_token
 from idp.keys import KeyRing
 from idp.settings import Settings
 from idp.store.ephemeral import EphemeralStore
 
-ACCESS_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
+ACCESS_TOKEN_ALGS = ID_TOKEN_ALGS
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,15 @@ class TokenIssuer:
             claims.update(extra)
         return jose.sign(claims, self._keys.signing_key(alg))
 
+    def read_id_token(self, token: str) -> dict[str, Any] | None:
+        """Claims of an ID token this provider issued, expired or not: a hint (OIDC Core §3.1.2.1,
+        RP-Initiated Logout §2), never a credential."""
+        try:
+            claims = jose.verify(token, self._keys.public_key, ID_TOKEN_ALGS, typ="JWT")
+        except jose.InvalidJws:
+            return None
+        return claims if claims.get("iss") == self.issuer else None
+
     def read_access_token(self, token: str) -> tuple[dict[str, Any], str | None] | None:
         """Claims and account id (None for a client's own token) of a valid, unexpired, unrevoked
         access token of ours; else None."""
@@ -131,6 +140,12 @@ class TokenIssuer:
     def revoke_grant(self, grant_id: str) -> None:
         """Every access token issued under this grant stops working (e.g. on code reuse)."""
         self._store.put(revoked_grant_key(grant_id), b"1", ttl=self._settings.access_token_ttl + 60)
+
+
+def audience(claims: dict[str, Any]) -> list[Any]:
+    """`aud` as a list: a JWT may carry one audience as a string or several as an array."""
+    aud = claims.get("aud")
+    return aud if isinstance(aud, list) else [aud]
 
 
 def revoked_grant_key(grant_id: str) -> str:

@@ -11,6 +11,7 @@ from idp import jose
 from idp.claims import release, scope_claims
 from idp.core import Core
 from idp.endpoints.params import BadRequest, form_items
+from idp.tokens import audience
 
 
 def _challenge(error: str, description: str, status: int = 401, scope: str | None = None) -> Response:
@@ -63,8 +64,7 @@ async def userinfo(request: Request) -> Response:
         if found is None:
             return _challenge("invalid_token", "the access token is invalid, expired or revoked")
         claims, account_id = found
-        aud = claims["aud"] if isinstance(claims.get("aud"), list) else [claims.get("aud")]
-        if account_id is None or core.settings.issuer not in aud:  # a client's own token, or one for an API
+        if account_id is None or core.settings.issuer not in audience(claims):  # a client's own token, or one for an API
             return _challenge("invalid_token", "the access token was not issued for userinfo")
         scopes = set(str(claims.get("scope", "")).split())
         if "openid" not in scopes:  # RFC 6750 §3.1: a valid token without the scope needed is 403

@@ -16,8 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp import jose
-from idp.clients import ID_TOKEN_ALGS, RegisteredClient
+from idp.clients import RegisteredClient
 from idp.core import Core
 from idp.crypto import equal, random_token
 from idp.endpoints.params import BadRequest, form_items, query_items
@@ -26,6 +25,7 @@ from idp.interaction.web import (browser_cookie, browser_id, clear_session_cooki
                                 set_cookie)
 from idp.logout import propagate_logout
 from idp.store.ephemeral import get_json, put_json, take_json
+from idp.tokens import audience
 
 SINGLE = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint")
 
@@ -47,14 +47,12 @@ class LogoutRequest:
 
 def _hint(core: Core, token: str) -> tuple[str, str] | None:
     """(client_id, sub) of an ID token this provider issued; an expired one is still a hint (§2)."""
-    try:
-        claims = jose.verify(token, core.keys.public_key, ID_TOKEN_ALGS, typ="JWT")
-    except jose.InvalidJws:
+    claims = core.issuer.read_id_token(token)
+    if claims is None:
         return None
-    aud = claims.get("aud")
-    audience = aud if isinstance(aud, list) else [aud]
-    client_id = claims.get("azp") if len(audience) > 1 else audience[0]
-    if claims.get("iss") != core.settings.issuer or not isinstance(client_id, str) or client_id not in audience:
+    audiences = audience(claims)
+    client_id = claims.get("azp") if len(audiences) > 1 else audiences[0]
+    if not isinstance(client_id, str) or client_id not in audiences:
         return None
     return client_id, str(claims.get("sub"))
 

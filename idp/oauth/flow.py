@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
 
-from idp import events, jose
+from idp import events
 from idp.authn.acr import STRONGEST_LOGIN
 from idp.claims import UNMET_ACR, ClaimsError, Unmet, acr_request, consent_scope, for_request, requested_sub
 from idp.clients import RegisteredClient
@@ -22,7 +22,7 @@ from idp.crypto import equal, random_token
 from idp.oauth.requests import OAuthRequest
 from idp.sessions import SsoSession
 from idp.store.ephemeral import get_json, put_json, take_json
-from idp.tokens import Authentication
+from idp.tokens import Authentication, audience
 
 PROMPTS = {"none", "login", "consent", "select_account"}
 RESPONSE_MODES = {"query", "form_post"}
@@ -171,12 +171,10 @@ class Flow:
     def _id_token_hint(self, hint: str | None, client: RegisteredClient) -> str | None:
         if not hint:
             return None
-        try:  # an expired hint is still a hint (OIDC Core §3.1.2.1)
-            claims = jose.verify(hint, self.core.keys.public_key, ("RS256", "ES256", "EdDSA"))
-        except jose.InvalidJws:
-            raise AuthorizationError("invalid_request", "id_token_hint is not an ID token this provider issued") from None
-        aud = claims.get("aud")
-        if claims.get("iss") != self.iss or client.client_id not in (aud if isinstance(aud, list) else [aud]):
+        claims = self.core.issuer.read_id_token(hint)
+        if claims is None:
+            raise AuthorizationError("invalid_request", "id_token_hint is not an ID token this provider issued")
+        if client.client_id not in audience(claims):
             raise AuthorizationError("invalid_request", "id_token_hint was not issued to this client")
         return str(claims.get("sub"))
 
