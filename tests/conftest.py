@@ -32,6 +32,9 @@ class Backend:
     name: str
     database_url: str
     redis_url: str | None
+    # Every test session gets its own Redis namespace: concurrent runs (xdist workers, other
+    # checkouts on the same machine) never see each other's sessions, codes or throttles.
+    redis_prefix: str = ""
 
     @property
     def production(self) -> bool:
@@ -64,6 +67,15 @@ def _redis_reachable() -> None:
         _unreachable("Redis", str(exc))
 
 
+def _forget_redis_namespace(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     if request.param == "sqlite":
@@ -71,8 +83,10 @@ def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield Backend("sqlite", f"sqlite:///{path}", None)
         return
     _redis_reachable()
+    prefix = f"yihao-test-{uuid.uuid4().hex[:12]}:"
     for url in _postgres_database():
-        yield Backend("postgres", url, REDIS_URL)
+        yield Backend("postgres", url, REDIS_URL, prefix)
+    _forget_redis_namespace(prefix)
 
 
 def make_settings(backend: Backend, var_dir: Path, **overrides: str) -> Settings:
@@ -81,7 +95,7 @@ def make_settings(backend: Backend, var_dir: Path, **overrides: str) -> Settings
         "YIHAO_VAR_DIR": str(var_dir),
         "YIHAO_MASTER_KEY": b64u(b"k" * 32),
         "YIHAO_LOG_LEVEL": "WARNING",
-        **({"YIHAO_REDIS_URL": backend.redis_url} if backend.redis_url else {}),
+        **({"YIHAO_REDIS_URL": backend.redis_url, "YIHAO_REDIS_PREFIX": backend.redis_prefix} if backend.redis_url else {}),
         **overrides,
     }
     return load_settings(env)
