@@ -34,6 +34,8 @@ class Profile:
     phone_number: str | None
     phone_number_verified: bool
     locale: str | None
+    kind: str  # person | enterprise
+    assurance_level: int  # identity level 1–4 (realname.identity)
     updated_at: int
 
 
@@ -42,7 +44,7 @@ class Profile:
 # the round trip itself.
 _PROFILE = (Account.id, Account.username, Account.status, Account.name, Account.given_name, Account.family_name,
             Account.email, Account.email_verified, Account.phone_number, Account.phone_number_verified,
-            Account.locale, Account.updated_at)
+            Account.locale, Account.kind, Account.assurance_level, Account.updated_at)
 
 _BY_ID = select(*_PROFILE).where(Account.id == bindparam("id"))
 _BY_USERNAME = select(Account.password_hash, *_PROFILE).where(Account.username == bindparam("username"))
@@ -50,6 +52,11 @@ _BY_USERNAME = select(Account.password_hash, *_PROFILE).where(Account.username =
 
 def _profile(row: Sequence[Any]) -> Profile:
     return Profile(*row[:-1], int(row[-1].timestamp()))
+
+
+def profile_of(row: Account) -> Profile:
+    """The Profile of an Account row just written (its columns in Profile order)."""
+    return _profile([getattr(row, column.key) for column in _PROFILE])
 
 
 class Accounts:
@@ -69,7 +76,7 @@ class Accounts:
                 raise AccountInputError(f"username {username!r} is taken")
             session.add(row)
         events.record(events.ACCOUNT_CREATED, subject=row.id)
-        return _profile([getattr(row, column.key) for column in _PROFILE])
+        return profile_of(row)
 
     def get(self, account_id: str) -> Profile | None:
         row = self._reads.first(_BY_ID, {"id": account_id})

@@ -21,6 +21,10 @@ from idp.sessions import Sessions
 from idp.settings import Settings
 from idp.store.ephemeral import EphemeralStore, open_store
 from idp.tokens import TokenIssuer
+from realname.identity import Identities
+from realname.pii import PiiVault, open_vault
+from realname.registry import (LegalEntityRegistry, PopulationRegistry, open_legal_entity_registry,
+                               open_population_registry)
 
 
 @dataclass
@@ -37,6 +41,10 @@ class Core:
     issuer: TokenIssuer
     refresh: RefreshTokens
     server: YihaoServer
+    vault: PiiVault
+    identities: Identities
+    population: PopulationRegistry
+    entities: LegalEntityRegistry
     audit: events.AuditWriter | None = None
 
     def close(self) -> None:
@@ -69,6 +77,9 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.register_grant(grant, [PkceS256(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
+    vault = open_vault(settings, master)
     return Core(settings=settings, engine=engine, store=store, master=master, keys=keys, clients=clients,
                 accounts=accounts, consents=Consents(engine), sessions=sessions,
-                issuer=issuer, refresh=refresh, server=server, audit=audit)
+                issuer=issuer, refresh=refresh, server=server, vault=vault, identities=Identities(engine, vault),
+                population=open_population_registry(settings, engine, vault),
+                entities=open_legal_entity_registry(engine, vault), audit=audit)

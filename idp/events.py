@@ -40,6 +40,7 @@ ACCOUNT_CREATED = "account.created"
 PASSWORD_REHASHED = "account.password_rehashed"
 CLIENT_CREATED = "client.created"
 KEYS_ROTATED = "keys.rotated"
+IDENTITY_VERIFIED = "identity.verified"
 PII_REVEALED, PII_REWRAPPED, REGISTRY_IMPORTED = "pii.revealed", "pii.rewrapped", "registry.imported"
 
 Row = dict[str, Any]

@@ -19,6 +19,15 @@ def rank(acr: str) -> int:
     return LEVELS.index(acr) + 1 if acr in LEVELS else 0
 
 
+# Authentication strengths, the second term of the minimum (reference "Assurance levels").
+ANY_LOGIN, PASSWORD_STRENGTH, MULTI_FACTOR, HARDWARE = 1, 2, 3, 4
+
+
+def achieved(identity_level: int, strength: int) -> str:
+    """The acr a login earns: the weaker of who the account is known to be and how it proved it."""
+    return LEVELS[max(1, min(identity_level, strength, len(LEVELS))) - 1]
+
+
 def supported() -> list[str]:
     return list(LEVELS[:rank(STRONGEST_LOGIN)])
 

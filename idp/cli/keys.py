@@ -39,11 +39,10 @@ def run_rotate(args: argparse.Namespace) -> int:
 
 
 def run_rewrap(args: argparse.Namespace) -> int:
-    from realname.pii import open_vault
     from realname.rewrap import rewrap
 
-    settings, core = open_core()
-    vault = open_vault(settings, core.master)
+    _, core = open_core()
+    vault = core.vault
     try:
         moved = rewrap(core.engine, vault, batch_size=args.batch_size,
                        on_batch=lambda table, n: print(f"{table}: {n} rows so far", file=sys.stderr))

@@ -12,7 +12,6 @@ import time
 
 from idp import events
 from idp.cli.common import open_core
-from realname.pii import open_vault
 from realname.registry.importer import KINDS, HeaderError, ImportReport, Importer
 
 PLAIN_EVERY = 10.0
@@ -44,14 +43,14 @@ class Progress:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    settings, core = open_core()
+    _, core = open_core()
     tty = sys.stderr.isatty()
     clear = "\r\x1b[K" if tty else ""  # a bad row overwrites the progress line, which comes back
 
     def bad_row(line: int, reason: str) -> None:
         print(f"{clear}line {line}: {reason}", file=sys.stderr)
 
-    importer = Importer(core.engine, open_vault(settings, core.master), batch_size=args.batch_size,
+    importer = Importer(core.engine, core.vault, batch_size=args.batch_size,
                         on_error=bad_row, on_batch=Progress(tty))
     try:
         with args.file:

@@ -62,3 +62,10 @@ def open_population_registry(settings: Settings, engine: Engine, vault: PiiVault
     from realname.registry.local import LocalPopulationRegistry
 
     return LocalPopulationRegistry(engine, vault)
+
+
+def open_legal_entity_registry(engine: Engine, vault: PiiVault) -> LegalEntityRegistry:
+    """The legal-entity registry: the city's own tables (``yihao registry import entities.csv``)."""
+    from realname.registry.local import LocalEntityRegistry
+
+    return LocalEntityRegistry(engine, vault)

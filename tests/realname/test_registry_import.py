@@ -103,7 +103,7 @@ def test_rewrap_moves_imported_rows_to_a_new_key_version(backend: Backend, engin
            "YIHAO_MASTER_KEY": b64u(b"k" * 32), "YIHAO_PII_KEY_VERSION": "2", "YIHAO_PII_CIPHER": "sm4-gcm"}
     result = yihao(env, "keys", "rewrap")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "registry_person: 3 rows moved to sm4-gcm/2"
+    assert result.stdout.splitlines()[0] == "registry_person.id_number_sealed: 3 rows moved to sm4-gcm/2"
     with engine.connect() as connection:
         assert connection.execute(text("SELECT DISTINCT key_id FROM registry_person")).scalars().all() == ["sm4-gcm/2"]
 
