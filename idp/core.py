@@ -20,6 +20,7 @@ from idp.refresh import RefreshTokens
 from idp.sessions import Sessions
 from idp.settings import Settings
 from idp.store.ephemeral import EphemeralStore, open_store
+from idp.throttle import Throttle
 from idp.tokens import TokenIssuer
 
 
@@ -37,6 +38,7 @@ class Core:
     issuer: TokenIssuer
     refresh: RefreshTokens
     server: YihaoServer
+    throttle: Throttle
     audit: events.AuditWriter | None = None
 
     def close(self) -> None:
@@ -71,4 +73,5 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.register_grant(ClientCredentialsGrant)
     return Core(settings=settings, engine=engine, store=store, master=master, keys=keys, clients=clients,
                 accounts=accounts, consents=Consents(engine), sessions=sessions,
-                issuer=issuer, refresh=refresh, server=server, audit=audit)
+                issuer=issuer, refresh=refresh, server=server,
+                throttle=Throttle.from_settings(store, settings), audit=audit)
