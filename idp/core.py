@@ -20,6 +20,7 @@ from idp.refresh import RefreshTokens
 from idp.sessions import Sessions
 from idp.settings import Settings
 from idp.store.ephemeral import EphemeralStore, open_store
+from idp.throttle import Throttle
 from idp.tokens import TokenIssuer
 from realname.identity import Identities
 from realname.pii import PiiVault, open_vault
@@ -45,6 +46,7 @@ class Core:
     identities: Identities
     population: PopulationRegistry
     entities: LegalEntityRegistry
+    throttle: Throttle
     audit: events.AuditWriter | None = None
 
     def close(self) -> None:
@@ -82,4 +84,5 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
                 accounts=accounts, consents=Consents(engine), sessions=sessions,
                 issuer=issuer, refresh=refresh, server=server, vault=vault, identities=Identities(engine, vault),
                 population=open_population_registry(settings, engine, vault),
-                entities=open_legal_entity_registry(engine, vault), audit=audit)
+                entities=open_legal_entity_registry(engine, vault), throttle=Throttle.from_settings(store, settings),
+                audit=audit)

@@ -63,6 +63,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_MAX_BODY_BYTES", "max_body_bytes", "65536", "Largest request body accepted, bytes."),
     Option("YIHAO_DEFAULT_LOCALE", "default_locale", "zh-CN", "Page language when the browser asks for none we have: zh-CN | en."),
     Option("YIHAO_AUDIT_BATCH_MS", "audit_batch_ms", "50", "Longest time an audit event waits in memory to be written in one transaction with others, milliseconds (shutdown writes what waits)."),
+    Option("YIHAO_THROTTLE_ACCOUNT_FAILURES", "throttle_account_failures", "5", "Failed attempts on one account (username, phone, client at one address) before it is locked for a while."),
+    Option("YIHAO_THROTTLE_ADDRESS_FAILURES", "throttle_address_failures", "30", "Failed attempts from one client address, on any accounts, before that address is locked for a while."),
+    Option("YIHAO_THROTTLE_WINDOW", "throttle_window", "900", "Failures are forgotten this long after the last one, seconds."),
+    Option("YIHAO_THROTTLE_LOCK", "throttle_lock", "30", "First lock once the failures reach their limit; doubles with each further failure, seconds."),
+    Option("YIHAO_THROTTLE_LOCK_MAX", "throttle_lock_max", "900", "Longest lock, seconds."),
     Option("YIHAO_LOG_LEVEL", "log_level", "INFO", "Log level: DEBUG | INFO | WARNING | ERROR."),
     Option("YIHAO_DEMO", "demo", "false", "Seed the demo citizen and relying party and serve /demo."),
     Option("YIHAO_PII_CIPHER", "pii_cipher", "aes-256-gcm", "AEAD for ID numbers and credit codes at rest: aes-256-gcm | sm4-gcm (national crypto); a change applies to new writes, `yihao keys rewrap` moves old rows."),
@@ -125,6 +130,11 @@ class Settings:
     max_body_bytes: int
     default_locale: str
     audit_batch_ms: int
+    throttle_account_failures: int
+    throttle_address_failures: int
+    throttle_window: int
+    throttle_lock: int
+    throttle_lock_max: int
     log_level: str
     demo: bool
     pii_cipher: str
@@ -255,6 +265,11 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "max_body_bytes": lambda n, v: _int(n, v, 1024),
     "default_locale": lambda n, v: _choice(n, v, ("zh-CN", "en")),
     "audit_batch_ms": lambda n, v: _int(n, v, 1),
+    "throttle_account_failures": lambda n, v: _int(n, v, 1),
+    "throttle_address_failures": lambda n, v: _int(n, v, 1),
+    "throttle_window": lambda n, v: _int(n, v, 1),
+    "throttle_lock": lambda n, v: _int(n, v, 1),
+    "throttle_lock_max": lambda n, v: _int(n, v, 1),
     "log_level": lambda n, v: _choice(n, v.upper(), ("DEBUG", "INFO", "WARNING", "ERROR")),
     "demo": _bool,
     "pii_cipher": lambda n, v: _choice(n, v, ("aes-256-gcm", "sm4-gcm")),
@@ -304,6 +319,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("YIHAO_LOGOUT_RETRY_MAX", "must not be shorter than YIHAO_LOGOUT_RETRY_BASE")
     if settings.refresh_reuse_grace > 60:
         raise ConfigError("YIHAO_REFRESH_REUSE_GRACE", "must be at most 60 seconds (a longer grace hides token theft)")
+    if settings.throttle_lock_max < settings.throttle_lock:
+        raise ConfigError("YIHAO_THROTTLE_LOCK_MAX", "must not be shorter than YIHAO_THROTTLE_LOCK")
     if settings.workers > 1 and settings.redis_url is None:
         raise ConfigError("YIHAO_WORKERS", "more than one worker needs YIHAO_REDIS_URL (shared store)")
     if settings.population_registry == "http" and not settings.population_registry_url:

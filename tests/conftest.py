@@ -95,6 +95,9 @@ def make_settings(backend: Backend, var_dir: Path, **overrides: str) -> Settings
         "YIHAO_VAR_DIR": str(var_dir),
         "YIHAO_MASTER_KEY": b64u(b"k" * 32),
         "YIHAO_LOG_LEVEL": "WARNING",
+        # Every test speaks from 127.0.0.1: the suite's deliberate failures must not lock that address
+        # for the tests after them. Throttle tests use addresses of their own (tests/idp/test_throttle.py).
+        "YIHAO_THROTTLE_ADDRESS_FAILURES": "1000000",
         **({"YIHAO_REDIS_URL": backend.redis_url, "YIHAO_REDIS_PREFIX": backend.redis_prefix} if backend.redis_url else {}),
         **overrides,
     }

@@ -15,18 +15,22 @@ from starlette.responses import Response
 
 from idp import events
 from idp.core import Core
+from idp.events import address_var
 from idp.endpoints.params import BadRequest, form_items, oauth_error, query_items
 from idp.oauth.requests import OAuthRequest
 from idp.oauth.server import OAuthResponse, json_body
+from idp.throttle import Key
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
-def check_basic_header(value: str | None) -> None:
-    """A malformed Basic header is the client's error (401), never a server error."""
+def basic_client_id(value: str | None) -> str | None:
+    """The client id of a Basic Authorization header (RFC 6749 §2.3.1: form-encoded), or None.
+
+    Raises BadRequest (401) for a malformed header: the client's error, never a server error."""
     if not value or not value[:6].lower() == "basic ":
-        return
+        return None
     try:
         decoded = base64.b64decode(value[6:].strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -34,13 +38,15 @@ def check_basic_header(value: str | None) -> None:
     # RFC 6749 §2.3.1 and App. A.1: a form-encoded id and secret, neither holding control characters
     if ":" not in decoded or any(ord(c) < 0x20 or ord(c) == 0x7F for c in unquote(decoded)):
         raise BadRequest("the Authorization header is not valid Basic credentials", 401)
+    return unquote(decoded.split(":", 1)[0])
 
 
-async def _read(request: Request, required: str) -> list[tuple[str, str]]:
+async def _read(request: Request, required: str) -> tuple[list[tuple[str, str]], str | None]:
+    """The parameters, and the client id they claim (Basic header, else `client_id`)."""
     if query_items(request):
         raise BadRequest("parameters belong in the body, not the query string")
     items = await form_items(request)
-    check_basic_header(request.headers.get("authorization"))
+    basic = basic_client_id(request.headers.get("authorization"))
     seen: set[str] = set()
     for key, _ in items:
         if key in seen:  # RFC 6749 §3.2: parameters must not be included more than once
@@ -48,7 +54,7 @@ async def _read(request: Request, required: str) -> list[tuple[str, str]]:
         seen.add(key)
     if required not in seen:  # RFC 6749 §5.2: a missing parameter is invalid_request
         raise BadRequest(f"{required} is required")
-    return items
+    return items, basic or dict(items).get("client_id")
 
 
 def _respond(status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
@@ -60,17 +66,41 @@ def _respond(status: int, body: Any, headers: list[tuple[str, str]]) -> Response
 
 def _endpoint(required: str, handle: Callable[[Core, OAuthRequest], OAuthResponse]) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
+        core: Core = request.app.state.core
         try:
-            items = await _read(request, required)
+            items, client_id = await _read(request, required)
         except BadRequest as exc:
             if exc.status == 401:
+                await run_in_threadpool(core.throttle.failure, core.throttle.keys("client"))
                 return oauth_error("invalid_client", exc.description, 401, {"WWW-Authenticate": 'Basic realm="yihao"'})
             return exc.response()
-        core: Core = request.app.state.core
         oauth = OAuthRequest("POST", core.settings.issuer + request.url.path, request.headers, (), items)
-        return _respond(*await run_in_threadpool(handle, core, oauth))
+        return _respond(*await run_in_threadpool(_throttled, handle, core, oauth, client_id))
 
     return endpoint
+
+
+def _client_keys(core: Core, client_id: str | None) -> tuple[Key, ...]:
+    """Failed client authentications count per client *at this address* and per address: a lock on the
+    client id alone would let anyone who knows a public client_id lock out every user of that client,
+    and its secret (256 bits) is not guessable from many addresses either."""
+    address = address_var.get() or ""
+    return core.throttle.keys("client", account=f"{client_id} {address}" if client_id else None)
+
+
+def _throttled(handle: Callable[[Core, OAuthRequest], OAuthResponse], core: Core, oauth: OAuthRequest,
+               client_id: str | None) -> OAuthResponse:
+    keys = _client_keys(core, client_id)
+    verdict = core.throttle.check(keys)
+    if not verdict.allowed:
+        # RFC 6585 §4: 429 with Retry-After; `slow_down` is the registered error for "ask less often"
+        # (RFC 8628 §3.5). Nothing in it depends on whether the client exists.
+        description = f"too many failed client authentications; retry after {verdict.retry_after} seconds"
+        return 429, {"error": "slow_down", "error_description": description}, [("Retry-After", str(verdict.retry_after))]
+    status, body, headers = handle(core, oauth)
+    if status == 401 or (isinstance(body, dict) and body.get("error") == "invalid_client"):
+        core.throttle.failure(keys)
+    return status, body, headers
 
 
 def _guarded(handle: Callable[[Core, OAuthRequest], OAuthResponse]) -> Callable[[Core, OAuthRequest], OAuthResponse]:

@@ -11,11 +11,12 @@ from idp import events
 from idp.authn.acr import PASSWORD as PASSWORD_ACR
 from idp.claims import consent_scope
 from idp.endpoints.params import BadRequest, form_items
-from idp.interaction.pages import render
+from idp.interaction.pages import duration, render
 from idp.interaction.web import browser_cookie, outcome_response, page_locale
 from idp.logout import propagate_logout
 from idp.metrics import LOGINS
 from idp.oauth.flow import error_page
+from idp.throttle import Verdict
 from idp.tokens import Authentication
 
 EXPIRED = error_page("interaction_expired", "this sign-in has already been completed or has expired")
@@ -32,11 +33,11 @@ def _locale(request: Request, record: dict[str, Any]) -> str:
 
 
 def _page(request: Request, uid: str, record: dict[str, Any], message: str | None = None, username: str = "",
-          status: int = 200) -> Response:
+          status: int = 200, message_values: dict[str, str] | None = None) -> Response:
     client = request.app.state.core.clients.get(record["c"])
     params = dict(record["p"])
     context = {"uid": uid, "csrf_token": record["x"], "client_name": client.name if client else record["c"],
-               "message": message, "username": username or params.get("login_hint", "")[:128]}
+               "message": message, "message_values": message_values, "username": username or params.get("login_hint", "")[:128]}
     if record["s"] == "consent":
         scope = consent_scope(client, params) if client else ""
         context["scopes"] = [s for s in scope.split() if s != "openid"] or ["openid"]
@@ -87,11 +88,21 @@ def _login(request: Request, form: dict[str, str] | None) -> Response:
     assert form is not None
     core = request.app.state.core
     username, password = form.get("username", "").strip(), form.get("password", "")
+    # Keyed by what was typed: an unknown username is throttled and answered like a known one.
+    keys = core.throttle.keys("login", account=username[:128])
+    verdict = core.throttle.check(keys)
+    if not verdict.allowed:
+        events.record(events.LOGIN_FAILED, outcome="failure", client_id=record["c"], reason="locked")
+        return _locked(request, uid, record, verdict, username[:128])
     profile = core.accounts.authenticate(username, password)
     if profile is None:
         LOGINS.labels(outcome="failure").inc()
         events.record(events.LOGIN_FAILED, outcome="failure", client_id=record["c"], reason="credentials")
+        verdict = core.throttle.failure(keys)
+        if not verdict.allowed:  # this failure started a lock: say so now, not at the next try
+            return _locked(request, uid, record, verdict, username[:128])
         return _page(request, uid, record, "login.failed", username=username[:128])
+    core.throttle.success(keys)
     # A login never keeps the old handle; another person's login ends the old session everywhere.
     handle, session, ended = core.sessions.replace(request.cookies.get(core.sessions.cookie), profile.id,
                                                    PASSWORD_AMR, PASSWORD_ACR)
@@ -104,6 +115,16 @@ def _login(request: Request, form: dict[str, str] | None) -> Response:
     outcome = request.app.state.flow.after_login(uid, record, auth)
     outcome.set_session = handle
     return outcome_response(request, outcome, _locale(request, record))
+
+
+def _locked(request: Request, uid: str, record: dict[str, Any], verdict: Verdict, username: str) -> Response:
+    """429 with Retry-After: when to try again, the same for every username, known or not."""
+    LOGINS.labels(outcome="locked").inc()
+    wait = duration(_locale(request, record), verdict.retry_after)
+    response = _page(request, uid, record, "login.locked", username=username, status=429,
+                     message_values={"wait": wait})
+    response.headers["Retry-After"] = str(verdict.retry_after)
+    return response
 
 
 async def consent(request: Request) -> Response:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,13 @@ def catalogue(locale: str) -> dict[str, str]:
 def translate(locale: str, key: str, **values: Any) -> str:
     text = catalogue(locale).get(key) or catalogue("en").get(key) or key
     return text.format(**values) if values else text
+
+
+def duration(locale: str, seconds: int) -> str:
+    """A wait a person can read: seconds up to two minutes, then whole minutes rounded up."""
+    if seconds < 120:
+        return translate(locale, "duration.seconds", n=seconds)
+    return translate(locale, "duration.minutes", n=math.ceil(seconds / 60))
 
 
 def negotiate(request: Request, default: str, ui_locales: str | None = None) -> str:

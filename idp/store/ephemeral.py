@@ -41,8 +41,10 @@ class EphemeralStore(Protocol):
         """Remove ``key`` if present."""
         ...
 
-    def incr(self, key: str, ttl: float) -> int:
-        """Atomically increment ``key``; the ttl is set on creation only, never extended."""
+    def incr(self, key: str, ttl: float, *, sliding: bool = False) -> int:
+        """Atomically increment ``key``; the ttl is set on creation only, never extended (a fixed
+        window), unless ``sliding``: then every increment restarts it, so the count lives as long
+        as increments keep coming less than ``ttl`` apart (failure counters, back-off)."""
         ...
 
     def ttl(self, key: str) -> float | None:

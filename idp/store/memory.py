@@ -62,14 +62,14 @@ class MemoryStore:
         with self._lock:
             self._data.pop(key, None)
 
-    def incr(self, key: str, ttl: float) -> int:
-        """Atomically increment ``key``; the ttl is set on creation only."""
+    def incr(self, key: str, ttl: float, *, sliding: bool = False) -> int:
+        """Atomically increment ``key``; the ttl is set on creation only, or on every call if ``sliding``."""
         deadline = _deadline(ttl)
         with self._lock:
             entry = self._live(key)
             if entry is not None:
-                # Keep the first deadline: a fixed window, as with INCR + PEXPIRE-on-create.
-                count, deadline = int(_plain(entry[0])) + 1, entry[1]
+                # A fixed window keeps the first deadline, as INCR + PEXPIRE-on-create does.
+                count, deadline = int(_plain(entry[0])) + 1, (deadline if sliding else entry[1])
             else:
                 count = 1
             self._write(key, str(count).encode(), deadline)

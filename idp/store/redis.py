@@ -18,6 +18,12 @@ if count == 1 then
 end
 return count
 """
+# INCR and PEXPIRE on every call: a sliding window.
+_INCR_SLIDING = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return count
+"""
 
 
 class RedisStore:
@@ -33,6 +39,7 @@ class RedisStore:
         )
         self._prefix = prefix
         self._incr = self._client.register_script(_INCR_WITH_TTL)
+        self._incr_sliding = self._client.register_script(_INCR_SLIDING)
 
     def put(self, key: str, value: bytes, ttl: float) -> None:
         """Set or overwrite ``key`` so that it expires after ``ttl`` seconds."""
@@ -55,9 +62,10 @@ class RedisStore:
         """Remove ``key`` if present."""
         self._client.delete(self._key(key))
 
-    def incr(self, key: str, ttl: float) -> int:
-        """Atomically increment ``key``; the ttl is set on creation only."""
-        return int(self._incr(keys=[self._key(key)], args=[ttl_ms(ttl)]))
+    def incr(self, key: str, ttl: float, *, sliding: bool = False) -> int:
+        """Atomically increment ``key``; the ttl is set on creation only, or on every call if ``sliding``."""
+        script = self._incr_sliding if sliding else self._incr
+        return int(script(keys=[self._key(key)], args=[ttl_ms(ttl)]))
 
     def ttl(self, key: str) -> float | None:
         """Return the seconds ``key`` has left, or None if it is absent."""

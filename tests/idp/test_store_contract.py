@@ -157,6 +157,29 @@ def test_incr_on_an_expired_key_restarts_at_one(store: EphemeralStore) -> None:
     assert store.incr("hits", ttl=10) == 1
 
 
+def test_a_sliding_incr_restarts_the_ttl_on_every_increment(store: EphemeralStore) -> None:
+    store.incr("fails", ttl=0.4, sliding=True)
+    time.sleep(0.25)
+    assert store.incr("fails", ttl=0.4, sliding=True) == 2
+    time.sleep(0.25)  # past the first increment's deadline, within the second's
+    assert store.incr("fails", ttl=0.4, sliding=True) == 3
+    time.sleep(0.5)
+    assert store.get("fails") is None
+
+
+def test_a_sliding_incr_may_also_shorten_the_ttl(store: EphemeralStore) -> None:
+    store.incr("fails", ttl=100, sliding=True)
+    store.incr("fails", ttl=0.5, sliding=True)
+    remaining = store.ttl("fails")
+    assert remaining is not None and 0 < remaining <= 0.5
+
+
+def test_sliding_incr_is_atomic_under_concurrency(store: EphemeralStore) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        counts = list(pool.map(lambda _: store.incr("hits", ttl=10, sliding=True), range(200)))
+    assert sorted(counts) == list(range(1, 201))
+
+
 def test_incr_is_atomic_under_concurrency(store: EphemeralStore) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         counts = list(pool.map(lambda _: store.incr("hits", ttl=10), range(200)))
