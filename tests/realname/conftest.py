@@ -27,7 +27,6 @@ def engine(migrated: Engine) -> Engine:
     with migrated.begin() as connection:
         connection.execute(text("DELETE FROM registry_person"))
         connection.execute(text("DELETE FROM registry_entity"))
-        connection.execute(text("DELETE FROM account"))
     return migrated
 
 

