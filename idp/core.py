@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 
 from idp import db, events
 from idp.accounts import Accounts
+from idp.audit import chain_key
 from idp.authn.password import Passwords
 from idp.clients import ClientRegistry
 from idp.consents import Consents
@@ -61,9 +62,9 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     master = load_master_key(settings)
     engine = db.make_engine(settings.database_url, pool_size=max(5, settings.threads))
     if migrate:
-        db.upgrade(engine)
+        db.upgrade(engine, audit_chain_key=chain_key(master))
     store = store or open_store(settings.redis_url, settings.redis_prefix)
-    audit = events.configure(engine, interval=settings.audit_batch_ms / 1000)
+    audit = events.configure(engine, chain_key(master), interval=settings.audit_batch_ms / 1000)
     keys = KeyRing(engine, master, store)
     clients = ClientRegistry(engine, store)
     issuer = TokenIssuer(settings, keys, store, master.derive("pairwise-subject"), master.aead("access-token-ref"))

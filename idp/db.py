@@ -70,20 +70,23 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, class_=Session, expire_on_commit=False)
 
 
-def _alembic_config(engine: Engine) -> Any:
+def _alembic_config(engine: Engine, audit_chain_key: bytes | None = None) -> Any:
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
+    config.attributes["audit_chain_key"] = audit_chain_key
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision` (idempotent; several processes may call it at once)."""
+def upgrade(engine: Engine, revision: str = "head", *, audit_chain_key: bytes | None = None) -> None:
+    """Bring the schema to `revision` (idempotent; several processes may call it at once).
+
+    `audit_chain_key` lets a migration chain audit rows written before the chain existed."""
     from alembic import command
 
-    command.upgrade(_alembic_config(engine), revision)
+    command.upgrade(_alembic_config(engine, audit_chain_key), revision)
 
 
 def current_revision(engine: Engine) -> str | None:

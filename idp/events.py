@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from idp import audit
+from idp.metrics import AUDIT_LOST, AUDIT_WRITE_FAILURES, AUDIT_WRITTEN
 from idp.middleware.request_id import request_id_var
-from idp.models import AuditEvent
 from idp.models._base import utcnow
 
 log = logging.getLogger("yihao.audit")
@@ -50,18 +51,18 @@ class AuditWriter:
     """The one writer of audit rows in a process: a bounded queue drained by one thread.
 
     Rows reach the table in the order they were recorded, one transaction per batch (up to
-    `batch_size` rows, gathered for at most `interval` seconds), and only through `_write`: the
-    one place where a hash chain would link each row to the one before.
+    `batch_size` rows, gathered for at most `interval` seconds), and only through `_write`, which
+    links each row to the one before in the hash chain (`idp.audit.append`, keyed by `key`).
     Backpressure: when `capacity` rows wait, `put` blocks until the writer has made room — audit is
     fail-closed, an act that cannot be recorded waits rather than goes unrecorded.
     A batch that fails is retried with backoff until it is written; only at `close`, after
     `close_timeout` seconds of failures, are the rows still unwritten given up, with an error line.
     """
 
-    def __init__(self, engine: Engine, *, batch_size: int = 200, interval: float = 0.05,
+    def __init__(self, engine: Engine, key: bytes, *, batch_size: int = 200, interval: float = 0.05,
                  capacity: int = 10_000, close_timeout: float = 10.0) -> None:
         self._engine = engine
-        self._insert = AuditEvent.__table__.insert()  # type: ignore[attr-defined]
+        self._key = key
         self.batch_size, self.interval, self.capacity, self.close_timeout = batch_size, interval, capacity, close_timeout
         self._pending: deque[Row] = deque()
         self._cond = threading.Condition()
@@ -134,7 +135,9 @@ class AuditWriter:
                 # The exception's class only: its text may quote row values.
                 why = type(getattr(exc, "orig", None) or exc).__name__
                 give_up_at = self._give_up_at
+                AUDIT_WRITE_FAILURES.inc()
                 if give_up_at is not None and time.monotonic() >= give_up_at:
+                    AUDIT_LOST.inc(len(batch))
                     log.error("audit: %d event(s) lost at shutdown, the database refused them (%s): %s",
                               len(batch), why, ", ".join(sorted({row["event"] for row in batch})))
                     break
@@ -147,16 +150,18 @@ class AuditWriter:
 
     def _write(self, rows: list[Row]) -> None:
         with self._write_lock, self._engine.begin() as connection:
-            connection.execute(self._insert, rows)
+            audit.append(connection, self._key, rows)
+        AUDIT_WRITTEN.inc(len(rows))
 
 
 _writer: AuditWriter | None = None
 
 
-def configure(engine: Engine | None, *, interval: float = 0.05) -> AuditWriter | None:
-    """Send records to this database through a new writer (None: records are only logged)."""
+def configure(engine: Engine | None, key: bytes, *, interval: float = 0.05) -> AuditWriter | None:
+    """Send records to this database through a new writer, chained under `key` (no engine: records
+    are only logged)."""
     global _writer
-    _writer = AuditWriter(engine, interval=interval) if engine is not None else None
+    _writer = AuditWriter(engine, key, interval=interval) if engine is not None else None
     return _writer
 
 

@@ -33,6 +33,14 @@ LOGINS = Counter(
 TOKENS_ISSUED = Counter(
     "yihao_tokens_issued", "Tokens issued by grant_type.", ["grant_type"], registry=REGISTRY
 )
+AUDIT_WRITTEN = Counter("yihao_audit_events_written", "Audit events written to the chain.", registry=REGISTRY)
+AUDIT_WRITE_FAILURES = Counter(
+    "yihao_audit_write_failures", "Audit batches the database refused (each is retried).", registry=REGISTRY
+)
+AUDIT_LOST = Counter(
+    "yihao_audit_events_lost", "Audit events given up at shutdown after the database kept refusing them.",
+    registry=REGISTRY,
+)
 
 
 def render_metrics() -> bytes:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 
 from idp import db
+from idp.audit import chain_key
+from idp.crypto import load_master_key
 from idp.settings import load_settings
 
 
@@ -17,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_upgrade(args: argparse.Namespace) -> int:
     settings = load_settings()
     engine = db.make_engine(settings.database_url)
-    db.upgrade(engine)
+    db.upgrade(engine, audit_chain_key=chain_key(load_master_key(settings)))
     print(f"database at revision {db.current_revision(engine)}")
     engine.dispose()
     return 0
