@@ -88,7 +88,7 @@ def create_app(settings: Settings, core: Core | None = None) -> Starlette:
 
     middleware = [
         Middleware(RequestId), Middleware(ClientAddress), Middleware(AccessLog), Middleware(Metrics),
-        Middleware(SecurityHeaders, hsts=settings.secure_cookies),
+        Middleware(SecurityHeaders, hsts=settings.hsts),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
     ]
     handlers: dict[Any, Any] = {HTTPException: _http_error, Exception: _server_error}

@@ -158,6 +158,12 @@ class Settings:
         return urlsplit(self.issuer).scheme == "https"
 
     @property
+    def hsts(self) -> bool:
+        """Strict-Transport-Security for an https issuer off loopback: pinning https://localhost for a
+        year would break every other local service a developer runs on plain HTTP."""
+        return self.secure_cookies and not is_loopback_host(urlsplit(self.issuer).hostname)
+
+    @property
     def host_port(self) -> tuple[str, int]:
         host, _, port = self.bind.rpartition(":")
         return host.strip("[]"), int(port)

@@ -35,6 +35,13 @@ def test_invalid_setting_is_named(env: dict[str, str], setting: str) -> None:
     assert raised.value.setting == setting
 
 
+def test_hsts_is_sent_only_for_an_https_issuer_off_loopback() -> None:
+    assert load_settings({"YIHAO_ISSUER": "https://id.example.gov.cn"}).hsts
+    assert not load_settings({"YIHAO_ISSUER": "https://localhost:8443"}).hsts
+    assert not load_settings({"YIHAO_ISSUER": "https://127.0.0.1:8443"}).hsts
+    assert not load_settings({}).hsts
+
+
 def test_https_issuer_turns_on_secure_cookies() -> None:
     assert load_settings({"YIHAO_ISSUER": "https://id.example.gov.cn"}).secure_cookies
     assert not load_settings({}).secure_cookies
