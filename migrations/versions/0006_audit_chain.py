@@ -1,7 +1,7 @@
 """audit chain: sequence number, previous hash and own hash on every audit event
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-21
 
 Rows already in the table are chained in id order, under the key derived from the master key
@@ -15,7 +15,7 @@ import sqlmodel
 from alembic import context, op
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
