@@ -59,6 +59,14 @@ def profile_of(row: Account) -> Profile:
     return _profile([getattr(row, column.key) for column in _PROFILE])
 
 
+def check_new_credentials(username: str, password: str) -> None:
+    """Raise AccountInputError unless these can be a new account's username and password."""
+    if not USERNAME.match(username):
+        raise AccountInputError("username: 3–128 characters of letters, digits and . _ @ + -")
+    if len(password) < 8 or len(password) > 1024:
+        raise AccountInputError("password: between 8 and 1024 characters")
+
+
 class Accounts:
     def __init__(self, engine: Engine, passwords: Passwords) -> None:
         self._sessions = sessionmaker(engine, class_=Session, expire_on_commit=False)
@@ -66,10 +74,7 @@ class Accounts:
         self.passwords = passwords
 
     def create(self, username: str, password: str, **profile: object) -> Profile:
-        if not USERNAME.match(username):
-            raise AccountInputError("username: 3–128 characters of letters, digits and . _ @ + -")
-        if len(password) < 8 or len(password) > 1024:
-            raise AccountInputError("password: between 8 and 1024 characters")
+        check_new_credentials(username, password)
         row = Account(username=username, password_hash=self.passwords.hash(password), **profile)  # type: ignore[arg-type]
         with self._sessions() as session, session.begin():
             if session.execute(select(Account.id).where(Account.username == username)).first():
@@ -77,6 +82,13 @@ class Accounts:
             session.add(row)
         events.record(events.ACCOUNT_CREATED, subject=row.id)
         return profile_of(row)
+
+    def username_taken(self, username: str) -> bool:
+        return self.by_username(username) is not None
+
+    def by_username(self, username: str) -> Profile | None:
+        row = self._reads.first(_BY_USERNAME, {"username": username}) if USERNAME.match(username) else None
+        return _profile(row[1:]) if row is not None else None
 
     def get(self, account_id: str) -> Profile | None:
         row = self._reads.first(_BY_ID, {"id": account_id})

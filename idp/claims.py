@@ -4,7 +4,10 @@ Consent: a requested standard claim stands for the scope that releases it (OIDC 
 asking for `email` through `claims` needs the same consent as scope `email`, and the consent page
 lists that scope. Claims outside the client's registered scopes, and claims Yihao does not know,
 are ignored (§5.5: not an error). `value`/`values` shape only `acr`; other claims are released
-with the account's own value.
+with the account's own value. `verified_claims` (OpenID Connect for Identity Assurance) is
+validated and selected in idp.verified_claims; consenting to it is the consent item
+`verified_claims`, and to the whole ID number inside it the item `id_number` (only for a client an
+administrator allowed to receive it).
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
 from idp.accounts import Profile
-from idp.authn.acr import AcrRequest
+from idp import verified_claims
+from idp.authn.acr import DEFAULT as DEFAULT_ACR, AcrRequest, AcrValues
 from idp.clients import RegisteredClient
 from idp.tokens import Authentication
 
@@ -69,6 +73,12 @@ def _member(value: dict[str, Any], name: str) -> Requests:
         raise ClaimsError(f"claims.{name} must be a JSON object")
     for claim, request in member.items():
         where = f"claims.{name}.{claim}"
+        if claim == verified_claims.CLAIM:
+            try:
+                verified_claims.validate(request, where)
+            except verified_claims.VerifiedClaimsError as exc:
+                raise ClaimsError(str(exc)) from None
+            continue
         if request is None:
             continue
         if not isinstance(request, dict):
@@ -80,23 +90,37 @@ def _member(value: dict[str, Any], name: str) -> Requests:
     return member
 
 
-def acr_request(params: Mapping[str, str]) -> AcrRequest:
+def acr_request(params: Mapping[str, str], acr: AcrValues = DEFAULT_ACR) -> AcrRequest:
     """`claims.id_token.acr` if present, else `acr_values` as a voluntary request (OIDC Core §3.1.2.1)."""
     wanted = parse(params.get("claims")).id_token
     if "acr" not in wanted:
-        return AcrRequest(tuple(params.get("acr_values", "").split()))
+        return AcrRequest(tuple(params.get("acr_values", "").split()), acr=acr)
     request = wanted["acr"] or {}
     values = ([request["value"]] if "value" in request else []) + request.get("values", [])
     if not all(isinstance(v, str) for v in values):
         raise ClaimsError("claims.id_token.acr values must be strings")
-    return AcrRequest(tuple(values), request.get("essential", False))
+    return AcrRequest(tuple(values), request.get("essential", False), acr)
 
 
 def consent_scope(client: RegisteredClient, params: Mapping[str, str]) -> str:
-    """The scopes consent must cover: those requested and those of the claims requested."""
+    """What consent must cover: the scopes requested, those of the claims requested, and the
+    verified_claims items (`verified_claims`, and `id_number` for a client allowed the whole number)."""
     request = parse(params.get("claims"))
     extra = [CLAIM_SCOPE[c] for c in [*request.id_token, *request.userinfo] if c in CLAIM_SCOPE]
-    return client.get_allowed_scope(" ".join(dict.fromkeys([*params.get("scope", "").split(), *extra])))
+    scope = client.get_allowed_scope(" ".join(dict.fromkeys([*params.get("scope", "").split(), *extra])))
+    return " ".join([scope, *verified_items(client, request)]).strip()
+
+
+VERIFIED_ITEM, ID_NUMBER_ITEM = "verified_claims", "id_number"
+
+
+def verified_items(client: RegisteredClient, request: ClaimsRequest) -> list[str]:
+    """The consent items a verified_claims request adds."""
+    asked = [m[verified_claims.CLAIM] for m in (request.id_token, request.userinfo) if verified_claims.CLAIM in m]
+    if not asked:
+        return []
+    whole = client.release_id_number and any(verified_claims.wants_id_number(r) for r in asked)
+    return [VERIFIED_ITEM, *([ID_NUMBER_ITEM] if whole else [])]
 
 
 def granted(client: RegisteredClient, names: Iterable[str]) -> tuple[str, ...]:
@@ -111,17 +135,19 @@ def requested_sub(params: Mapping[str, str]) -> str | None:
 
 
 def for_request(params: Mapping[str, str], client: RegisteredClient, auth: Authentication,
-                subject: str) -> Authentication:
+                subject: str, acr_values: AcrValues = DEFAULT_ACR) -> Authentication:
     """The authentication as this request's grant reports it: the acr it asked for and the claims it
     may receive. Raises Unmet for an unmet essential acr or another end-user than the `sub` requested."""
-    acr = acr_request(params).select(auth.acr)
+    acr = acr_request(params, acr_values).select(auth.acr)
     if acr is None:
         raise Unmet(*UNMET_ACR)
     if requested_sub(params) not in (None, subject):  # §5.5.1: never an answer for a different user
         raise Unmet("access_denied", "the end-user is not the one the sub claim requests")
     request = parse(params.get("claims"))
     return replace(auth, acr=acr, id_token_claims=granted(client, request.id_token),
-                   userinfo_claims=granted(client, request.userinfo))
+                   userinfo_claims=granted(client, request.userinfo),
+                   id_token_verified=request.id_token.get(verified_claims.CLAIM),
+                   userinfo_verified=request.userinfo.get(verified_claims.CLAIM))
 
 
 def release(profile: Profile, names: Iterable[str]) -> dict[str, Any]:

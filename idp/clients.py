@@ -19,7 +19,8 @@ from idp.store.ephemeral import EphemeralStore
 VERSION_KEY = "clients:version"
 ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
-SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access")
+SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access", "enterprise")
+NOT_BY_DEFAULT = ("offline_access", "enterprise")  # a client is registered with these only when asked
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 
@@ -54,6 +55,7 @@ class RegisteredClient(ClientMixin):
     backchannel_logout_session_required: bool = False
     frontchannel_logout_uri: str | None = None
     frontchannel_logout_session_required: bool = False
+    release_id_number: bool = False
 
     @property
     def public(self) -> bool:
@@ -93,7 +95,7 @@ class RegisteredClient(ClientMixin):
 # Metadata copied unchanged from the row to the cached client.
 _COPIED = ("userinfo_signed_response_alg", "access_token_signed_response_alg", "default_resource",
            "session_refresh_tokens", "backchannel_logout_uri", "backchannel_logout_session_required",
-           "frontchannel_logout_uri", "frontchannel_logout_session_required")
+           "frontchannel_logout_uri", "frontchannel_logout_session_required", "release_id_number")
 
 
 def _registered(row: Client) -> RegisteredClient:
@@ -207,6 +209,7 @@ class ClientRegistry:
                session_refresh_tokens: bool = False,
                backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = False,
                frontchannel_logout_uri: str | None = None, frontchannel_logout_session_required: bool = False,
+               release_id_number: bool = False,
                ) -> tuple[RegisteredClient, str | None]:
         """Register a client; returns it and its secret (None for public clients), shown this once."""
         grant_types = list(grant_types or ["authorization_code"])
@@ -246,7 +249,7 @@ class ClientRegistry:
             post_logout_redirect_uris=list(post_logout_redirect_uris or []),
             grant_types=grant_types,
             response_types=["code"],
-            scope=scope or " ".join(s for s in SUPPORTED_SCOPES if s != "offline_access"),
+            scope=scope or " ".join(s for s in SUPPORTED_SCOPES if s not in NOT_BY_DEFAULT),
             token_endpoint_auth_method="none" if public else "client_secret_basic",
             first_party=first_party,
             subject_type=subject_type,
@@ -260,6 +263,7 @@ class ClientRegistry:
             backchannel_logout_session_required=backchannel_logout_session_required,
             frontchannel_logout_uri=frontchannel_logout_uri,
             frontchannel_logout_session_required=frontchannel_logout_session_required,
+            release_id_number=release_id_number,
         )
         with self._sessions() as session, session.begin():
             if session.get(Client, row.client_id) is not None:

@@ -1,7 +1,7 @@
 """Everything a worker needs, built once from Settings: database, store, keys, clients, OAuth core."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
@@ -27,6 +27,8 @@ from realname.identity import Identities
 from realname.pii import PiiVault, open_vault
 from realname.registry import (LegalEntityRegistry, PopulationRegistry, open_legal_entity_registry,
                                open_population_registry)
+from realname.enterprises import Enterprises
+from realname.verification import Verification
 
 
 @dataclass
@@ -49,6 +51,8 @@ class Core:
     entities: LegalEntityRegistry
     throttle: Throttle
     audit: events.AuditWriter | None = None
+    verification: Verification = field(init=False)  # real-name verification (sign-up, L1 → L2)
+    enterprises: Enterprises = field(init=False)  # enterprise accounts and who acts for them
 
     def close(self) -> None:
         if self.audit is not None:
@@ -81,9 +85,13 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
     vault = open_vault(settings, master)
-    return Core(settings=settings, engine=engine, store=store, master=master, keys=keys, clients=clients,
+    core = Core(settings=settings, engine=engine, store=store, master=master, keys=keys, clients=clients,
                 accounts=accounts, consents=Consents(engine), sessions=sessions,
                 issuer=issuer, refresh=refresh, server=server, vault=vault, identities=Identities(engine, vault),
                 population=open_population_registry(settings, engine, vault),
                 entities=open_legal_entity_registry(engine, vault), throttle=Throttle.from_settings(store, settings),
                 audit=audit)
+    core.verification = server.verification = Verification(core)
+    core.enterprises = server.enterprises = Enterprises(core)
+    server.consents, server.trust_framework = core.consents, settings.trust_framework
+    return core

@@ -43,6 +43,8 @@ CLIENT_CREATED = "client.created"
 KEYS_ROTATED = "keys.rotated"
 IDENTITY_VERIFIED = "identity.verified"
 PII_REVEALED, PII_REWRAPPED, REGISTRY_IMPORTED = "pii.revealed", "pii.rewrapped", "registry.imported"
+VERIFICATION_FAILED = "identity.verification_failed"  # reason: no_match | registry_unavailable | throttled
+AGENT_ADDED = "enterprise.agent_added"
 
 Row = dict[str, Any]
 

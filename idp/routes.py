@@ -10,7 +10,7 @@ from idp.endpoints.health import healthz, readyz
 from idp.endpoints.jwks import jwks
 from idp.endpoints.token import introspect, revoke, token
 from idp.endpoints.userinfo import userinfo
-from idp.interaction import login, logout
+from idp.interaction import account, enterprise, login, logout, signup
 from idp.metrics import metrics_endpoint
 from idp.settings import Settings
 
@@ -29,6 +29,11 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/interaction/{uid}", login.show, methods=["GET"], name="interaction"),
         Route("/interaction/{uid}/login", login.login, methods=["POST"], name="login"),
         Route("/interaction/{uid}/consent", login.consent, methods=["POST"], name="consent"),
+        Route("/interaction/{uid}/signup", signup.show, methods=["GET"], name="signup_page"),
+        Route("/interaction/{uid}/signup", signup.submit, methods=["POST"], name="signup"),
+        Route("/interaction/{uid}/enterprise", enterprise.choose, methods=["POST"], name="enterprise_choice"),
+        Route("/account/verify", account.show, methods=["GET"], name="account_verify_page"),
+        Route("/account/verify", account.submit, methods=["POST"], name="account_verify"),
         Route("/logout", logout.end_session, methods=["GET", "POST"], name="end_session"),
         Route("/logout/{uid}", logout.confirm, methods=["POST"], name="logout_confirm"),
         Route("/healthz", healthz, methods=["GET"], name="healthz"),

@@ -78,6 +78,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_POPULATION_REGISTRY_RETRIES", "population_registry_retries", "2", "Retries after a transport error or 5xx (exponential backoff from 100 ms); a definite answer is never retried."),
     Option("YIHAO_REGISTRY_BREAKER_FAILURES", "registry_breaker_failures", "5", "Consecutive failed calls that open the circuit breaker (calls then answer unavailable at once)."),
     Option("YIHAO_REGISTRY_BREAKER_COOLDOWN", "registry_breaker_cooldown", "30", "Seconds an open breaker waits before one probe call (half-open)."),
+    Option("YIHAO_ACR_VALUES", "acr_values", "loa/1 loa/2 loa/3 loa/4", "The four `acr` values (URIs), weakest first, for identity level × login strength L1–L4."),
+    Option("YIHAO_TRUST_FRAMEWORK", "trust_framework", "cn_realname", "`trust_framework` of verified_claims (OpenID Connect for Identity Assurance): the rules identities are verified under."),
+    Option("YIHAO_SIGNUP_MAX_FAILURES", "signup_max_failures", "5", "Sign-up or verification attempts a client address may fail (registry mismatch) per window before it must wait."),
+    Option("YIHAO_SIGNUP_FAILURE_WINDOW", "signup_failure_window", "3600", "The window of YIHAO_SIGNUP_MAX_FAILURES, seconds."),
 )
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
@@ -145,6 +149,10 @@ class Settings:
     population_registry_retries: int
     registry_breaker_failures: int
     registry_breaker_cooldown: int
+    acr_values: tuple[str, ...]
+    trust_framework: str
+    signup_max_failures: int
+    signup_failure_window: int
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -241,6 +249,19 @@ def _redis_url(raw: str) -> str | None:
     return raw
 
 
+def _acr_values(name: str, raw: str) -> tuple[str, ...]:
+    values = tuple(raw.split())
+    if len(values) != 4 or len(set(values)) != 4:
+        raise ConfigError(name, "must be four distinct values separated by spaces, weakest first")
+    return values
+
+
+def _token(name: str, raw: str) -> str:
+    if not raw or any(c.isspace() for c in raw) or len(raw) > 64:
+        raise ConfigError(name, "must be one word of at most 64 characters")
+    return raw
+
+
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "issuer": lambda n, v: _issuer(v),
     "bind": lambda n, v: _bind(v),
@@ -286,6 +307,10 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "population_registry_retries": lambda n, v: _int(n, v, 0),
     "registry_breaker_failures": lambda n, v: _int(n, v, 1),
     "registry_breaker_cooldown": lambda n, v: _int(n, v, 1),
+    "acr_values": lambda n, v: _acr_values(n, v),
+    "trust_framework": lambda n, v: _token(n, v),
+    "signup_max_failures": lambda n, v: _int(n, v, 1),
+    "signup_failure_window": lambda n, v: _int(n, v, 60),
 }
 
 

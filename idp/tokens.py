@@ -32,16 +32,25 @@ class Authentication:
     # What the grant's `claims` request asked for (OIDC Core §5.5), kept with the grant like grant_id.
     id_token_claims: tuple[str, ...] = ()
     userinfo_claims: tuple[str, ...] = ()
+    # The verified_claims requests (OpenID Connect for Identity Assurance), as the client sent them.
+    id_token_verified: Any = None
+    userinfo_verified: Any = None
+    # The enterprise this person acts for in this grant (an account id), chosen at login.
+    acting_for: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"a": self.account_id, "t": self.auth_time, "m": list(self.amr), "c": self.acr, "s": self.sid, "g": self.grant_id,
                 **({"qi": list(self.id_token_claims)} if self.id_token_claims else {}),
-                **({"qu": list(self.userinfo_claims)} if self.userinfo_claims else {})}
+                **({"qu": list(self.userinfo_claims)} if self.userinfo_claims else {}),
+                **({"vi": self.id_token_verified} if self.id_token_verified is not None else {}),
+                **({"vu": self.userinfo_verified} if self.userinfo_verified is not None else {}),
+                **({"e": self.acting_for} if self.acting_for else {})}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Authentication:
         return cls(account_id=data["a"], auth_time=data["t"], amr=tuple(data["m"]), acr=data["c"], sid=data["s"], grant_id=data["g"],
-                   id_token_claims=tuple(data.get("qi", ())), userinfo_claims=tuple(data.get("qu", ())))
+                   id_token_claims=tuple(data.get("qi", ())), userinfo_claims=tuple(data.get("qu", ())),
+                   id_token_verified=data.get("vi"), userinfo_verified=data.get("vu"), acting_for=data.get("e"))
 
 
 class TokenIssuer:
@@ -62,6 +71,13 @@ class TokenIssuer:
         mac = hmac.new(self._pairwise_key, f"{client.sector_identifier}|{account_id}".encode(), hashlib.sha256)
         return b64u(mac.digest())
 
+    def subjects(self, client: RegisteredClient, auth: Authentication) -> dict[str, Any]:
+        """`sub`, and for a person acting for an enterprise, the enterprise as `sub` and the person
+        as the actor (`act`, in the spirit of RFC 8693 §4.1)."""
+        if not auth.acting_for:
+            return {"sub": self.subject(client, auth.account_id)}
+        return {"sub": self.subject(client, auth.acting_for), "act": {"sub": self.subject(client, auth.account_id)}}
+
     def access_token(self, client: RegisteredClient, auth: Authentication | None, scope: str,
                      audience: str | list[str] | None = None) -> tuple[str, int]:
         """An RFC 9068 access token: for a person (`auth`) or, without one, for the client itself."""
@@ -73,10 +89,13 @@ class TokenIssuer:
             "client_id": client.client_id, "scope": scope, "jti": jti, "iat": now, "exp": now + ttl,
         }
         if auth is not None:
-            claims.update(sub=self.subject(client, auth.account_id), auth_time=auth.auth_time, acr=auth.acr,
+            claims.update(self.subjects(client, auth))
+            claims.update(auth_time=auth.auth_time, acr=auth.acr,
                           gid=auth.grant_id, ref=b64u(self._reference.seal(auth.account_id.encode(), aad=jti)))
             if auth.userinfo_claims:  # private: the claims requested at userinfo, by name only
                 claims["uc"] = list(auth.userinfo_claims)
+            if auth.userinfo_verified is not None:  # the verified_claims request for userinfo
+                claims["uv"] = auth.userinfo_verified
         alg = client.access_token_signed_response_alg or self._settings.access_token_alg
         return jose.sign(claims, self._keys.signing_key(alg), typ="at+jwt"), ttl
 
@@ -85,7 +104,7 @@ class TokenIssuer:
         now = int(time.time())
         alg = client.id_token_signed_response_alg
         claims: dict[str, Any] = {
-            "iss": self.issuer, "sub": self.subject(client, auth.account_id), "aud": client.client_id,
+            "iss": self.issuer, **self.subjects(client, auth), "aud": client.client_id,
             "exp": now + self._settings.id_token_ttl, "iat": now, "auth_time": auth.auth_time,
             "acr": auth.acr, "amr": list(auth.amr), "sid": auth.sid, "azp": client.client_id,
         }

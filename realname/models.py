@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, LargeBinary
+from sqlalchemy import Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from idp.models._base import when
@@ -40,3 +40,19 @@ class RegistryEntity(SQLModel, table=True):
     legal_representative: str = Field(max_length=128)
     status: str = Field(max_length=16)  # active | revoked | cancelled | moved
     updated_at: datetime = when()
+
+
+class EnterpriseAgent(SQLModel, table=True):
+    """A verified person who may act for an enterprise account: its legal representative or an
+    authorised agent (经办人), for a period."""
+
+    __tablename__ = "enterprise_agent"
+    __table_args__ = (UniqueConstraint("enterprise_id", "person_id", "role", name="uq_enterprise_agent"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: str = Field(foreign_key="account.id", max_length=32)
+    person_id: str = Field(foreign_key="account.id", index=True, max_length=32)
+    role: str = Field(max_length=32)  # legal_representative | agent
+    valid_from: datetime = when()
+    valid_until: datetime | None = when(nullable=True)
+    created_at: datetime = when()

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 from idp.settings import ConfigError
 
-VERBS = ("serve", "db", "accounts", "clients", "keys", "config", "check", "registry", "audit")
+VERBS = ("serve", "db", "accounts", "clients", "keys", "config", "check", "registry", "audit", "enterprises")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--id-token-alg", choices=ID_TOKEN_ALGS, default="RS256", help="ID token signature (default RS256)")
     create.add_argument("--public-subject", action="store_true",
                         help="give this client the account id as `sub` (default: pairwise per sector)")
+    create.add_argument("--release-id-number", action="store_true",
+                        help="may receive the whole ID number in verified_claims, after the person consents")
     create.add_argument("--json", action="store_true", help="print client_id (and client_secret) as JSON")
     create.set_defaults(run=run_create)
 
@@ -52,7 +54,7 @@ def run_create(args: argparse.Namespace) -> int:
             frontchannel_logout_uri=args.frontchannel_logout_uri, frontchannel_logout_session_required=True,
             grant_types=args.grant_types, resources=args.resources, default_resource=args.default_resource,
             access_token_signed_response_alg=args.access_token_alg, userinfo_signed_response_alg=args.userinfo_alg,
-            session_refresh_tokens=args.session_refresh_tokens)
+            session_refresh_tokens=args.session_refresh_tokens, release_id_number=args.release_id_number)
         events.record(events.CLIENT_CREATED, actor="cli", client_id=client.client_id)
     except ClientInputError as exc:
         print(f"yihao: {exc}", file=sys.stderr)

@@ -6,10 +6,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp import verified_claims
 from idp.authn import acr
 from idp.claims import CLAIM_SCOPE
 from idp.clients import ID_TOKEN_ALGS, SUPPORTED_SCOPES
 from idp.settings import Settings
+from realname.enterprises import ENTERPRISE_CLAIM
 
 
 def metadata(settings: Settings) -> dict[str, Any]:
@@ -34,9 +36,9 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
-                             "at_hash", *CLAIM_SCOPE],
+                             "at_hash", *CLAIM_SCOPE, verified_claims.CLAIM, "act", ENTERPRISE_CLAIM],
         "claims_parameter_supported": True,
-        "acr_values_supported": acr.supported(),
+        "acr_values_supported": acr.scheme(settings.acr_values).supported(),
         "userinfo_signing_alg_values_supported": list(ID_TOKEN_ALGS),
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
@@ -49,6 +51,7 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "backchannel_logout_session_supported": True,
         "frontchannel_logout_supported": True,
         "frontchannel_logout_session_supported": True,
+        **verified_claims.metadata(settings.trust_framework),
     }
 
 

@@ -75,7 +75,11 @@ async def userinfo(request: Request) -> Response:
             return _challenge("invalid_token", "the access token is invalid, expired or revoked")
         requested = claims.get("uc") if isinstance(claims.get("uc"), list) else []
         # OIDC Core §5.4 by scope, plus §5.5 the claims the request asked for here
-        body = {"sub": claims["sub"], **release(profile, [*scope_claims(scopes), *requested])}
+        acting = {"act": claims["act"]} if isinstance(claims.get("act"), dict) else {}  # for an enterprise
+        body = {"sub": claims["sub"], **acting, **release(profile, [*scope_claims(scopes), *requested])}
+        client = core.clients.get(str(claims.get("client_id")))
+        if "uv" in claims and client is not None:  # OIDC4IDA: the verified_claims asked for at userinfo
+            body.update(core.server.verified_claims(client, account_id, claims["uv"]))
         return _response(core, str(claims.get("client_id")), body)
 
     return await run_in_threadpool(lookup)

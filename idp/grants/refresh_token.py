@@ -50,7 +50,7 @@ class RefreshTokenGrant(grants.BaseGrant, grants.TokenEndpointMixin):
                                  "refresh_token": successor, "scope": scope}
         if "openid" in scope.split():  # OIDC Core §12.2: same sub, auth_time and acr; no nonce
             token["id_token"] = self.server.issuer.id_token(client, family.auth, nonce=None, access_token=access_token,
-                                                             extra=self.server.requested_id_token_claims(family.auth))
+                                                             extra=self.server.requested_id_token_claims(client, family.auth))
         TOKENS_ISSUED.labels(grant_type=self.GRANT_TYPE).inc()
         events.record(events.TOKEN_ISSUED, subject=family.account_id, client_id=client.client_id,
                       grant_type=self.GRANT_TYPE)

@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp import events
-from idp.authn.acr import PASSWORD as PASSWORD_ACR
+from idp.accounts import Profile
+from idp.authn import acr
 from idp.claims import consent_scope
 from idp.endpoints.params import BadRequest, form_items
 from idp.interaction.pages import duration, render
@@ -23,12 +24,12 @@ EXPIRED = error_page("interaction_expired", "this sign-in has already been compl
 PASSWORD_AMR = ("pwd",)
 
 
-def _record(request: Request) -> tuple[str, dict[str, Any] | None]:
+def interaction_record(request: Request) -> tuple[str, dict[str, Any] | None]:
     uid = request.path_params["uid"]
     return uid, request.app.state.flow.load_interaction(uid, request.cookies.get(browser_cookie(request)))
 
 
-def _locale(request: Request, record: dict[str, Any]) -> str:
+def interaction_locale(request: Request, record: dict[str, Any]) -> str:
     return page_locale(request, dict(record["p"]).get("ui_locales"))
 
 
@@ -38,11 +39,15 @@ def _page(request: Request, uid: str, record: dict[str, Any], message: str | Non
     params = dict(record["p"])
     context = {"uid": uid, "csrf_token": record["x"], "client_name": client.name if client else record["c"],
                "message": message, "message_values": message_values, "username": username or params.get("login_hint", "")[:128]}
+    if record["s"] == "enterprise":
+        from idp.interaction.enterprise import page
+
+        return page(request, uid, record, message, status)
     if record["s"] == "consent":
         scope = consent_scope(client, params) if client else ""
         context["scopes"] = [s for s in scope.split() if s != "openid"] or ["openid"]
-        return render(request, "consent.html", context, locale=_locale(request, record), status=status)
-    return render(request, "login.html", context, locale=_locale(request, record), status=status)
+        return render(request, "consent.html", context, locale=interaction_locale(request, record), status=status)
+    return render(request, "login.html", context, locale=interaction_locale(request, record), status=status)
 
 
 async def show(request: Request) -> Response:
@@ -50,13 +55,13 @@ async def show(request: Request) -> Response:
 
 
 def _show(request: Request) -> Response:
-    uid, record = _record(request)
+    uid, record = interaction_record(request)
     if record is None:
         return outcome_response(request, EXPIRED, page_locale(request))
     return _page(request, uid, record)
 
 
-async def _form(request: Request) -> dict[str, str] | None:
+async def read_form(request: Request) -> dict[str, str] | None:
     try:
         return dict(await form_items(request))
     except BadRequest:
@@ -65,7 +70,7 @@ async def _form(request: Request) -> dict[str, str] | None:
 
 def _step(request: Request, form: dict[str, str] | None, step: str) -> tuple[str, dict[str, Any]] | Response:
     """The interaction, if this browser owns it, the CSRF token matches and it is at `step`; else a page."""
-    uid, record = _record(request)
+    uid, record = interaction_record(request)
     if record is None:
         return outcome_response(request, EXPIRED, page_locale(request))
     if form is None or not request.app.state.flow.check_csrf(record, form.get("csrf_token")):
@@ -77,7 +82,7 @@ def _step(request: Request, form: dict[str, str] | None, step: str) -> tuple[str
 
 async def login(request: Request) -> Response:
     # One read of the body, one hop into the thread pool for everything else (argon2 included).
-    return await run_in_threadpool(_login, request, await _form(request))
+    return await run_in_threadpool(_login, request, await read_form(request))
 
 
 def _login(request: Request, form: dict[str, str] | None) -> Response:
@@ -103,24 +108,33 @@ def _login(request: Request, form: dict[str, str] | None) -> Response:
             return _locked(request, uid, record, verdict, username[:128])
         return _page(request, uid, record, "login.failed", username=username[:128])
     core.throttle.success(keys)
+    return signed_in(request, uid, record, profile, PASSWORD_AMR, acr.PASSWORD_STRENGTH)
+
+
+def signed_in(request: Request, uid: str, record: dict[str, Any], profile: Profile, amr: tuple[str, ...],
+              strength: int) -> Response:
+    """The person is authenticated: a new SSO session, then the flow goes on (consent or the code).
+    acr = min(identity level, strength of this login)."""
+    core = request.app.state.core
+    achieved = acr.scheme(core.settings.acr_values).achieved(profile.assurance_level, strength)
     # A login never keeps the old handle; another person's login ends the old session everywhere.
     handle, session, ended = core.sessions.replace(request.cookies.get(core.sessions.cookie), profile.id,
-                                                   PASSWORD_AMR, PASSWORD_ACR)
+                                                   amr, achieved)
     if ended is not None:
         propagate_logout(core, ended.account_id, ended.sid)
     LOGINS.labels(outcome="success").inc()
-    events.record(events.LOGIN_SUCCEEDED, subject=profile.id, client_id=record["c"], amr=list(PASSWORD_AMR))
+    events.record(events.LOGIN_SUCCEEDED, subject=profile.id, client_id=record["c"], amr=list(amr))
     auth = Authentication(account_id=profile.id, auth_time=session.auth_time, amr=session.amr, acr=session.acr,
                           sid=session.sid)
     outcome = request.app.state.flow.after_login(uid, record, auth)
     outcome.set_session = handle
-    return outcome_response(request, outcome, _locale(request, record))
+    return outcome_response(request, outcome, interaction_locale(request, record))
 
 
 def _locked(request: Request, uid: str, record: dict[str, Any], verdict: Verdict, username: str) -> Response:
     """429 with Retry-After: when to try again, the same for every username, known or not."""
     LOGINS.labels(outcome="locked").inc()
-    wait = duration(_locale(request, record), verdict.retry_after)
+    wait = duration(interaction_locale(request, record), verdict.retry_after)
     response = _page(request, uid, record, "login.locked", username=username, status=429,
                      message_values={"wait": wait})
     response.headers["Retry-After"] = str(verdict.retry_after)
@@ -128,7 +142,7 @@ def _locked(request: Request, uid: str, record: dict[str, Any], verdict: Verdict
 
 
 async def consent(request: Request) -> Response:
-    return await run_in_threadpool(_consent, request, await _form(request))
+    return await run_in_threadpool(_consent, request, await read_form(request))
 
 
 def _consent(request: Request, form: dict[str, str] | None) -> Response:
@@ -140,4 +154,4 @@ def _consent(request: Request, form: dict[str, str] | None) -> Response:
     if form.get("action") not in ("approve", "deny"):
         return _page(request, uid, record)
     outcome = request.app.state.flow.consent(uid, record, form["action"] == "approve")
-    return outcome_response(request, outcome, _locale(request, record))
+    return outcome_response(request, outcome, interaction_locale(request, record))

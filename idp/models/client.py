@@ -32,5 +32,7 @@ class Client(SQLModel, table=True):
     backchannel_logout_session_required: bool = False
     frontchannel_logout_uri: str | None = Field(default=None, max_length=1024)
     frontchannel_logout_session_required: bool = False
+    # An administrator allowed this client the whole ID number (still only after the person consents).
+    release_id_number: bool = False
     created_at: datetime = when()
     updated_at: datetime = when()

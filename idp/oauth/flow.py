@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
 
 from idp import events
-from idp.authn.acr import STRONGEST_LOGIN
-from idp.claims import UNMET_ACR, ClaimsError, Unmet, acr_request, consent_scope, for_request, requested_sub
+from idp.authn.acr import scheme
+from idp.claims import (ID_NUMBER_ITEM, UNMET_ACR, ClaimsError, Unmet, acr_request, consent_scope, for_request,
+                        requested_sub)
 from idp.clients import RegisteredClient
 from idp.core import Core
 from idp.crypto import equal, random_token
@@ -23,6 +24,7 @@ from idp.oauth.requests import OAuthRequest
 from idp.sessions import SsoSession
 from idp.store.ephemeral import get_json, put_json, take_json
 from idp.tokens import Authentication, audience
+from realname.enterprises import wants_enterprise
 
 PROMPTS = {"none", "login", "consent", "select_account"}
 RESPONSE_MODES = {"query", "form_post"}
@@ -73,6 +75,7 @@ class Flow:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.iss = core.settings.issuer
+        self.acr = scheme(core.settings.acr_values)
 
     # -- /authorize --------------------------------------------------------------------------
     def authorize(self, req: AuthorizeInput) -> Outcome:
@@ -142,13 +145,13 @@ class Flow:
             raise AuthorizationError("invalid_request", "nonce or state is too long")
         hint_sub = self._id_token_hint(params.get("id_token_hint"), client)
         try:
-            acr = acr_request(params)  # parses (and so validates) the claims parameter too
+            acr = acr_request(params, self.acr)  # parses (and so validates) the claims parameter too
         except ClaimsError as exc:
             raise AuthorizationError("invalid_request", str(exc)) from None
         hint_sub = hint_sub or requested_sub(params)
 
         session = self.core.sessions.load(req.session_handle)
-        if acr.essential and not acr.met_by(STRONGEST_LOGIN) and (session is None or not acr.met_by(session.acr)):
+        if acr.essential and not acr.met_by(self.acr.strongest) and (session is None or not acr.met_by(session.acr)):
             raise AuthorizationError(*UNMET_ACR)  # no login could meet it: do not make the person try
         needs_login = (session is None or "login" in prompts or not acr.met_by(session.acr)
                        or (max_age is not None and time.time() - session.auth_time > int(max_age))
@@ -162,6 +165,10 @@ class Flow:
             return self._interaction(req, params, client, "login", None)
         assert session is not None
         auth = _authentication(session)
+        if self._chooses_enterprise(client, auth, params):
+            if "none" in prompts:
+                raise AuthorizationError("interaction_required", "the end-user must choose an enterprise")
+            return self._interaction(req, params, client, "enterprise", auth)
         if self._needs_consent(client, auth.account_id, params, prompts):
             if "none" in prompts:
                 raise AuthorizationError("consent_required", "the end-user has not consented to this client")
@@ -181,9 +188,12 @@ class Flow:
     def _needs_consent(self, client: RegisteredClient, account_id: str, params: dict[str, str], prompts: set[str]) -> bool:
         if "consent" in prompts:
             return True
-        if client.first_party:
-            return False
-        return not self.core.consents.covers(account_id, client.client_id, consent_scope(client, params))
+        scope = consent_scope(client, params)
+        if client.first_party:  # trusted, except for the whole ID number: only the person gives that
+            if ID_NUMBER_ITEM not in scope.split():
+                return False
+            scope = ID_NUMBER_ITEM
+        return not self.core.consents.covers(account_id, client.client_id, scope)
 
     def _interaction(self, req: AuthorizeInput, params: dict[str, str], client: RegisteredClient, step: str,
                      auth: Authentication | None) -> Outcome:
@@ -212,6 +222,32 @@ class Flow:
         client = self.core.clients.get(record["c"])
         if client is None:
             return error_page("invalid_client", "client_id is not registered")
+        if self._chooses_enterprise(client, auth, params):
+            record.update(s="enterprise", u=auth.to_json())
+            put_json(self.core.store, f"ia:{uid}", record, ttl=self.core.settings.interaction_ttl)
+            return Outcome(redirect=f"/interaction/{uid}")
+        return self._after_choice(uid, record, client, auth)
+
+    def _chooses_enterprise(self, client: RegisteredClient, auth: Authentication, params: dict[str, str]) -> bool:
+        """A client asking for scope `enterprise` learns which one the person acts for: they choose."""
+        return (not auth.acting_for and wants_enterprise(params.get("scope", ""), client)
+                and bool(self.core.enterprises.mandates(auth.account_id)))
+
+    def choose_enterprise(self, uid: str, record: dict[str, Any], enterprise_id: str | None) -> Outcome:
+        """The person chose an enterprise they may act for (or none: themselves); then consent or the code."""
+        client = self.core.clients.get(record["c"])
+        if client is None or not record.get("u"):
+            return error_page("invalid_client", "client_id is not registered")
+        auth = Authentication.from_json(record["u"])
+        if enterprise_id:
+            if self.core.enterprises.mandate(auth.account_id, enterprise_id) is None:
+                return error_page("access_denied", "the end-user may not act for this enterprise", 403)
+            auth = replace(auth, acting_for=enterprise_id)
+        return self._after_choice(uid, record, client, auth)
+
+    def _after_choice(self, uid: str, record: dict[str, Any], client: RegisteredClient,
+                      auth: Authentication) -> Outcome:
+        params = dict(record["p"])
         prompts = set(params.get("prompt", "").split()) - {"login"}
         if self._needs_consent(client, auth.account_id, params, prompts):
             record.update(s="consent", u=auth.to_json())
@@ -244,7 +280,8 @@ class Flow:
         try:
             grant, client = self._validate(req)
             try:  # the acr and claims this grant reports
-                granted = for_request(params, client, auth, self.core.issuer.subject(client, auth.account_id))
+                granted = for_request(params, client, auth, self.core.issuer.subject(client, auth.account_id),
+                                      self.acr)
             except Unmet as unmet:
                 raise AuthorizationError(unmet.error, unmet.description, params["redirect_uri"]) from None
             _status, body, _headers = grant.create_authorization_response(params["redirect_uri"], granted)

@@ -6,14 +6,18 @@ from typing import TYPE_CHECKING, Any
 
 from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request, UnsupportedGrantTypeError
 
+from idp import events, verified_claims
 from idp.clients import ClientRegistry, RegisteredClient
 from idp.oauth.requests import OAuthRequest
-from idp.claims import release
+from idp.claims import ID_NUMBER_ITEM, release
 from idp.tokens import Authentication, TokenIssuer
 
 if TYPE_CHECKING:
     from idp.accounts import Accounts
+    from idp.consents import Consents
     from idp.refresh import RefreshTokens
+    from realname.enterprises import Enterprises
+    from realname.verification import Verification
 
 OAuthResponse = tuple[int, Any, list[tuple[str, str]]]
 
@@ -27,11 +31,34 @@ class YihaoServer(AuthorizationServer):
         self.issuer = issuer
         self.refresh: RefreshTokens  # set by build_core
         self.accounts: Accounts  # set by build_core
+        self.consents: Consents
+        self.verification: Verification
+        self.enterprises: Enterprises
+        self.trust_framework = "cn_realname"
 
-    def requested_id_token_claims(self, auth: Authentication) -> dict[str, Any]:
-        """OIDC Core §5.5: the claims the grant's `claims` request asked for in the ID token, current values."""
+    def requested_id_token_claims(self, client: RegisteredClient, auth: Authentication) -> dict[str, Any]:
+        """OIDC Core §5.5: the claims the grant's `claims` request asked for in the ID token, current
+        values; verified_claims (OIDC4IDA); who acts for which enterprise."""
         profile = self.accounts.get(auth.account_id) if auth.id_token_claims else None
-        return release(profile, auth.id_token_claims) if profile else {}
+        out = release(profile, auth.id_token_claims) if profile else {}
+        if auth.id_token_verified is not None:
+            out.update(self.verified_claims(client, auth.account_id, auth.id_token_verified))
+        if auth.acting_for:
+            out.update(self.enterprises.id_token_claims(self.issuer, client, auth))
+        return out
+
+    def verified_claims(self, client: RegisteredClient, account_id: str, request: Any) -> dict[str, Any]:
+        """`{"verified_claims": ...}` for this request, or nothing (IDA §6.5: omitted, never an error).
+        The whole ID number only to a client an administrator allowed, after the person consented."""
+        record = self.verification.record(account_id)
+        whole = (record is not None and client.release_id_number and verified_claims.wants_id_number(request)
+                 and self.consents.covers(account_id, client.client_id, ID_NUMBER_ITEM))
+        selected = verified_claims.select(request, record, trust_framework=self.trust_framework, whole_id_number=whole)
+        if selected is None:
+            return {}
+        if whole:
+            events.record(events.PII_REVEALED, subject=account_id, client_id=client.client_id, reason="verified_claims")
+        return {verified_claims.CLAIM: selected}
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
         return self.clients.get(client_id)

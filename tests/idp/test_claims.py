@@ -122,7 +122,7 @@ UNMET = ("unmet_authentication_requirements", "the authentication cannot meet th
 
 
 @pytest.mark.parametrize("acr", [{"essential": True, "value": "loa/3"},
-                                 {"essential": True, "values": ["loa/4", "loa/2"]},
+                                 {"essential": True, "values": ["loa/4", "loa/3"]},
                                  {"essential": True, "value": "urn:example:unknown"}])
 def test_an_essential_acr_no_login_can_meet_is_unmet_authentication_requirements(
         provider: Provider, make_rp: RpFactory, browser: Browser, acr: dict[str, Any]) -> None:
@@ -134,7 +134,7 @@ def test_an_unmet_essential_acr_is_refused_with_a_live_session_too(provider: Pro
                                                                    person: Person, browser: Browser) -> None:
     rp = make_rp(first_party=True)
     tokens(rp, person, browser)
-    response = browser.get(url(rp, claims=claims(id_token={"acr": {"essential": True, "value": "loa/2"}})))
+    response = browser.get(url(rp, claims=claims(id_token={"acr": {"essential": True, "value": "loa/3"}})))
     assert redirected_error(provider, response) == UNMET
 
 
@@ -183,7 +183,7 @@ def test_a_client_without_the_registration_gets_plain_json(make_rp: RpFactory, p
 def test_discovery_advertises_claims_acr_and_userinfo_signing(make_rp: RpFactory) -> None:
     meta = make_rp().metadata
     assert meta["claims_parameter_supported"] is True
-    assert meta["acr_values_supported"] == ["loa/1"]
+    assert meta["acr_values_supported"] == ["loa/1", "loa/2"]  # loa/2: a password login on an L2 identity
     assert meta["userinfo_signing_alg_values_supported"] == ["RS256", "ES256", "EdDSA"]
     assert {"email", "email_verified", "name", "preferred_username", "phone_number", "acr"} <= set(
         meta["claims_supported"])
