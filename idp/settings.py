@@ -80,8 +80,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_REGISTRY_BREAKER_COOLDOWN", "registry_breaker_cooldown", "30", "Seconds an open breaker waits before one probe call (half-open)."),
     Option("YIHAO_ACR_VALUES", "acr_values", "loa/1 loa/2 loa/3 loa/4", "The four `acr` values (URIs), weakest first, for identity level × login strength L1–L4."),
     Option("YIHAO_TRUST_FRAMEWORK", "trust_framework", "cn_realname", "`trust_framework` of verified_claims (OpenID Connect for Identity Assurance): the rules identities are verified under."),
-    Option("YIHAO_SIGNUP_MAX_FAILURES", "signup_max_failures", "5", "Sign-up or verification attempts a client address may fail (registry mismatch) per window before it must wait."),
-    Option("YIHAO_SIGNUP_FAILURE_WINDOW", "signup_failure_window", "3600", "The window of YIHAO_SIGNUP_MAX_FAILURES, seconds."),
+    Option("YIHAO_SIGNUP_MAX_FAILURES", "signup_max_failures", "5", "Failed real-name verifications (sign-up or upgrade) per client address and per ID number tried before they are locked (doubling from YIHAO_THROTTLE_LOCK)."),
+    Option("YIHAO_SIGNUP_FAILURE_WINDOW", "signup_failure_window", "3600", "Failed verifications are forgotten this long after the last one, seconds."),
 )
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}

@@ -2,8 +2,8 @@
 
 Registration must not become an oracle for checking other people's ID numbers:
 - a registry `mismatch` and `not_found` get the same answer (`no_match`) and both count as a
-  failure against the client address and against the ID number tried; past the limit the
-  registry is not asked at all (`throttled`);
+  failure against the client address and against the ID number tried (idp.throttle: locks that
+  double); while locked the registry is not asked at all (`throttled`);
 - "this number already has an account" is said only after the registry matched the name and the
   number — to someone who knows both — and offers recovery, never a second account;
 - an `unavailable` registry creates nothing and is never reported as a mismatch.
@@ -21,7 +21,7 @@ from idp import events
 from idp.accounts import AccountInputError, Profile, check_new_credentials
 from idp.models import Account
 from idp.verified_claims import Record
-from idp.store.ephemeral import EphemeralStore
+from idp.throttle import Limit, Throttle
 from realname.identity import IdentityTaken
 from realname.pii import IdNumber
 
@@ -39,30 +39,16 @@ class Result:
     profile: Profile | None = None
 
 
-class FailureCounter:
-    """Failed verifications per client address and per ID number tried, in the ephemeral store,
-    so every worker sees them. (A number is counted by its keyed blind index, never in clear.)"""
-
-    def __init__(self, store: EphemeralStore, limit: int, window: int) -> None:
-        self._store, self._limit, self._window = store, limit, window
-
-    def _keys(self, address: str | None, index: bytes) -> list[str]:
-        return [f"verify-fail:addr:{address or '-'}", f"verify-fail:id:{index.hex()[:32]}"]
-
-    def blocked(self, address: str | None, index: bytes) -> bool:
-        return any(int(self._store.get(k) or 0) >= self._limit for k in self._keys(address, index))
-
-    def failed(self, address: str | None, index: bytes) -> None:
-        for key in self._keys(address, index):
-            self._store.incr(key, ttl=self._window)
-
-
 class Verification:
     def __init__(self, core: Core) -> None:
         self._core = core
         self._engine: Engine = core.engine
         settings = core.settings
-        self.failures = FailureCounter(core.store, settings.signup_max_failures, settings.signup_failure_window)
+        # The shared brute-force throttle (doubling locks), with the stricter limit verification needs:
+        # the same number of failures per ID number tried and per client address.
+        limit = Limit(settings.signup_max_failures, max(settings.signup_failure_window, settings.throttle_lock_max),
+                      settings.throttle_lock, settings.throttle_lock_max)
+        self.throttle = Throttle(core.store, limit, limit)
 
     def sign_up(self, *, name: str, id_number: IdNumber, username: str, password: str, phone: str | None,
                 address: str | None) -> Result:
@@ -105,8 +91,9 @@ class Verification:
 
     def _check(self, name: str, id_number: IdNumber, address: str | None) -> Result | str:
         """The registry's name when it matched; else the result to give (and the failure counted)."""
-        index = self._core.vault.blind_index(id_number)
-        if self.failures.blocked(address, index):
+        # The number tried is keyed by its keyed blind index: a plain digest of an ID number is reversible.
+        keys = self.throttle.keys("verify", account=self._core.vault.blind_index(id_number).hex(), address=address)
+        if not self.throttle.check(keys).allowed:
             events.record(events.VERIFICATION_FAILED, outcome="failure", reason="throttled")
             return Result("throttled")
         verdict = self._core.population.verify(name, id_number)
@@ -115,9 +102,10 @@ class Verification:
             events.record(events.VERIFICATION_FAILED, outcome="failure", reason="registry_unavailable")
             return Result("unavailable")
         if verdict.outcome != "match":
-            self.failures.failed(address, index)
+            self.throttle.failure(keys)
             events.record(events.VERIFICATION_FAILED, outcome="failure", reason="no_match")
             return Result("no_match")
+        self.throttle.success(keys)
         return source_name(verdict.source)
 
     def _bind(self, account_id: str, id_number: IdNumber, source: str, name: str | None = None) -> None:
