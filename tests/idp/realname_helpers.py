@@ -62,3 +62,24 @@ def outcome(page: httpx.Response) -> str | None:
 
     found = re.search(r'data-outcome="([^"]+)"', page.text)
     return found.group(1) if found else None
+
+
+@dataclass(frozen=True)
+class VerifiedAccount:
+    id: str
+    username: str
+    password: str
+    citizen: Citizen
+
+
+def verified_account(core: Core, name: str = "陈静") -> VerifiedAccount:
+    """An account raised to L2 by a match in the local population registry."""
+    from realname.pii import IdNumber
+
+    citizen = registered_citizen(core, name=name)
+    username = f"v{uuid.uuid4().hex[:10]}"
+    profile = core.accounts.create(username, "correct horse battery", name=name)
+    result = core.verification.upgrade(profile.id, name=name, id_number=IdNumber.parse(citizen.id_number),
+                                       address="198.51.100.1")
+    assert result.status == "verified"
+    return VerifiedAccount(profile.id, username, "correct horse battery", citizen)

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -14,26 +12,17 @@ from idp import verified_claims as vc
 from idp.models import AuditEvent
 from realname.pii import IdNumber
 from tests.idp.conftest import Person, Provider, RpFactory
-from tests.idp.realname_helpers import Citizen, registered_citizen
+from tests.idp.realname_helpers import VerifiedAccount, verified_account
 from tests.idp.test_authorize_params import redirected_error, url
 from tests.rp import Browser, RelyingParty, callback_params, parse_form
 
 
-@dataclass
-class VerifiedPerson(Person):
-    citizen: Citizen
+VerifiedPerson = VerifiedAccount
 
 
 @pytest.fixture
-def verified(provider: Provider) -> VerifiedPerson:
-    """An account raised to L2 by a registry match."""
-    citizen = registered_citizen(provider.core, name="陈静")
-    username = f"v{uuid.uuid4().hex[:10]}"
-    profile = provider.core.accounts.create(username, "correct horse battery", name="陈静")
-    result = provider.core.verification.upgrade(profile.id, name=citizen.name, id_number=IdNumber.parse(citizen.id_number),
-                                                address="198.51.100.1")
-    assert result.status == "verified"
-    return VerifiedPerson(profile.id, username, "correct horse battery", citizen)
+def verified(provider: Provider) -> VerifiedAccount:
+    return verified_account(provider.core)
 
 
 def request(claims: dict[str, Any], where: str = "id_token", **verification: Any) -> str:
@@ -41,7 +30,7 @@ def request(claims: dict[str, Any], where: str = "id_token", **verification: Any
                                                     "claims": claims}}})
 
 
-def login(rp: RelyingParty, person: Person, browser: Browser, consent: str | None = "approve",
+def login(rp: RelyingParty, person: Person | VerifiedAccount, browser: Browser, consent: str | None = "approve",
           **params: str) -> tuple[dict[str, Any], dict[str, Any]]:
     auth = rp.authorization(**params)
     response = browser.login(auth.url, person.username, person.password, stop_at=rp.redirect_uri, consent=consent)
