@@ -5,6 +5,7 @@ the published JWKS, and shows the claims and the userinfo response.
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -24,15 +25,29 @@ from starlette.routing import Route
 
 from idp.core import Core
 from idp.crypto import b64u, random_token
+from idp.verified_claims import ID_NUMBER
 from idp.interaction.pages import render
 from idp.interaction.web import page_locale
 from idp.models import Client
 from idp.store.ephemeral import put_json, take_json
+from realname.enterprises import ENTERPRISE_CLAIM
+from realname.pii import CreditCode, IdNumber
+from realname.registry.importer import Importer
 
 CLIENT_ID = "yihao-demo"
 USERNAME = "citizen"
 PASSWORD = "yihao-demo-2026"
 STATE_TTL = 600
+SCOPE = "openid profile email phone"
+# The demo's people and enterprise: synthetic identifiers (made by the algorithms, belonging to no
+# one), in the local registries so that sign-up and verification run for real.
+CITIZEN_NAME, CITIZEN_ID = "张三", "350102199003070012"  # the demo citizen, verified at L2
+NEWCOMER_NAME, NEWCOMER_ID = "韩梅梅", "35010420000229002X"  # in the registry, no account: sign up as her
+ENTERPRISE_NAME, ENTERPRISE_CODE = "福州一号示范科技有限公司", "91350102MA2Y0001X6"  # the demo citizen is its agent
+# What the demo relying party asks for: the verified name and identity level, in both places.
+VERIFIED_CLAIMS = {"verification": {"trust_framework": None, "assurance_level": None, "time": None, "evidence": None},
+                   "claims": {"name": None, "birthdate": None, ID_NUMBER: None}}
+CLAIMS = json.dumps({"id_token": {"verified_claims": VERIFIED_CLAIMS}, "userinfo": {"verified_claims": VERIFIED_CLAIMS}})
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,7 @@ class DemoCredentials:
     username: str
     password: str
     client_id: str
+    newcomer: tuple[str, str] = (NEWCOMER_NAME, NEWCOMER_ID)
 
 
 def demo_secret(core: Core) -> str:
@@ -54,30 +70,49 @@ def seed_demo(core: Core) -> DemoCredentials:
     from idp.accounts import AccountInputError
     from idp.crypto import digest
 
+    _seed_registries(core)
     try:
-        core.accounts.create(USERNAME, PASSWORD, name="张三", given_name="三", family_name="张",
+        core.accounts.create(USERNAME, PASSWORD, name=CITIZEN_NAME, given_name="三", family_name="张",
                              email="citizen@example.gov.cn", email_verified=True, phone_number="+8613800000000",
                              phone_number_verified=True, locale="zh-CN")
     except AccountInputError:
         pass  # already there
+    citizen = core.accounts.by_username(USERNAME)
+    assert citizen is not None
+    if citizen.assurance_level < 2:  # verified against the demo's population registry, like anyone
+        core.verification.upgrade(citizen.id, name=CITIZEN_NAME, id_number=IdNumber(CITIZEN_ID), address=None)
+    enterprise = core.identities.find_enterprise(CreditCode(ENTERPRISE_CODE))
+    if enterprise is None:
+        enterprise = core.enterprises.create(CreditCode(ENTERPRISE_CODE)).id
+    if not core.enterprises.mandates(citizen.id):
+        core.enterprises.add_agent(enterprise, citizen.id, "agent")
     redirect = core.settings.issuer + "/demo/callback"
     with Session(core.engine) as session:
         row = session.get(Client, CLIENT_ID)
-        if row is None or row.redirect_uris != [redirect] or row.secret_digest != digest(demo_secret(core)):
+        if (row is None or row.redirect_uris != [redirect] or row.secret_digest != digest(demo_secret(core))
+                or row.scope != SCOPE + " enterprise"):
             if row is not None:
                 session.delete(row)
                 session.commit()
             session.add(Client(client_id=CLIENT_ID, name="一号演示应用 Yihao Demo", secret_digest=digest(demo_secret(core)),
                                redirect_uris=[redirect], grant_types=["authorization_code"], response_types=["code"],
-                               scope="openid profile email phone", token_endpoint_auth_method="client_secret_basic"))
+                               scope=SCOPE + " enterprise", token_endpoint_auth_method="client_secret_basic"))
             session.commit()
     core.store.incr("clients:version", ttl=10 * 365 * 86400)
     return DemoCredentials(USERNAME, PASSWORD, CLIENT_ID)
 
 
-def _client(request: Request) -> AsyncOAuth2Client:
+def _seed_registries(core: Core) -> None:
+    """The demo's people and enterprise in the local registries (re-import updates in place)."""
+    people = f"name,id_number\n{CITIZEN_NAME},{CITIZEN_ID}\n{NEWCOMER_NAME},{NEWCOMER_ID}\n"
+    entities = f"credit_code,name,legal_representative,status\n{ENTERPRISE_CODE},{ENTERPRISE_NAME},{CITIZEN_NAME},active\n"
+    for csv_text in (people, entities):
+        Importer(core.engine, core.vault).run(io.StringIO(csv_text))
+
+
+def _client(request: Request, enterprise: bool = False) -> AsyncOAuth2Client:
     core: Core = request.app.state.core
-    return AsyncOAuth2Client(CLIENT_ID, demo_secret(core), scope="openid profile email phone",
+    return AsyncOAuth2Client(CLIENT_ID, demo_secret(core), scope=SCOPE + (" enterprise" if enterprise else ""),
                              redirect_uri=core.settings.issuer + "/demo/callback",
                              code_challenge_method="S256", timeout=10)
 
@@ -89,9 +124,9 @@ async def home(request: Request) -> Response:
 async def start(request: Request) -> Response:
     core: Core = request.app.state.core
     verifier, nonce = random_token(48), random_token(16)
-    async with _client(request) as client:
+    async with _client(request, enterprise=request.query_params.get("enterprise") == "1") as client:
         url, state = client.create_authorization_url(core.settings.issuer + "/authorize", code_verifier=verifier,
-                                                     nonce=nonce)
+                                                     nonce=nonce, claims=CLAIMS)
     await run_in_threadpool(put_json, core.store, f"demo:{state}", {"v": verifier, "n": nonce}, STATE_TTL)
     response = RedirectResponse(url, status_code=303)
     response.set_cookie("yihao_demo_state", state, max_age=STATE_TTL, httponly=True, samesite="lax",
@@ -114,7 +149,9 @@ async def callback(request: Request) -> Response:
         claims, userinfo = await _complete(request, saved)
     except (JoseError, ValueError, KeyError) as exc:
         return render(request, "demo.html", {"failure": type(exc).__name__}, locale=locale, status=400)
-    return render(request, "demo.html", {"claims": _pretty(claims), "userinfo": _pretty(userinfo)}, locale=locale)
+    level = ((claims.get("verified_claims") or {}).get("verification") or {}).get("assurance_level")
+    return render(request, "demo.html", {"claims": _pretty(claims), "userinfo": _pretty(userinfo), "level": level,
+                                         "acting": claims.get(ENTERPRISE_CLAIM)}, locale=locale)
 
 
 async def _complete(request: Request, saved: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:

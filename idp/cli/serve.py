@@ -40,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"  discovery: {settings.issuer}/.well-known/openid-configuration", flush=True)
     if credentials:
         print(f"  demo relying party: {settings.issuer}/demo", flush=True)
-        print(f"  demo citizen: username {credentials.username}  password {credentials.password}", flush=True)
+        print(f"  demo citizen: username {credentials.username}  password {credentials.password}"
+              " (verified at L2, agent of a demo enterprise)", flush=True)
+        name, number = credentials.newcomer
+        print(f"  sign up as a new citizen: name {name}  ID number {number} (synthetic, in the demo registry)",
+              flush=True)
     uvicorn.run("idp.asgi:app_from_env", factory=True, host=host, port=port, workers=settings.workers,
                 log_config=None, access_log=False, server_header=False, timeout_graceful_shutdown=20,
                 lifespan="on")

@@ -49,8 +49,42 @@ def test_demo_login_shows_validated_claims_and_userinfo(chromium, demo: str) -> 
     page.click("button[value=approve]")
     page.wait_for_selector("#id-token-claims")
     claims = page.inner_text("#id-token-claims")
-    assert '"iss": "%s"' % demo in claims and '"acr": "loa/1"' in claims
-    assert "张三" in page.inner_text("#userinfo")
+    assert '"iss": "%s"' % demo in claims and '"acr": "loa/2"' in claims  # a password on an L2 identity
+    assert page.get_attribute("#identity-level", "data-level") == "L2"
+    assert "张三" in page.inner_text("#userinfo") and '"verified_claims"' in page.inner_text("#userinfo")
+    assert "3501**********0012" in claims and "350102199003070012" not in claims  # not allowed the whole number
+    page.close()
+
+
+def test_a_newcomer_signs_up_at_the_demo_and_the_rp_shows_level_l2(chromium, demo: str) -> None:  # type: ignore[no-untyped-def]
+    page = chromium.new_page(locale="zh-CN")
+    page.goto(demo + "/demo")
+    page.click("#login-with-yihao")
+    page.click("#signup")
+    page.fill("input[name=name]", "韩梅梅")
+    page.fill("input[name=id_number]", "35010420000229002x")  # typed with a lower-case x
+    page.fill("input[name=username]", "han.meimei")
+    page.fill("input[name=password]", "a long pass phrase")
+    page.click("button[value=signup]")
+    page.click("button[value=approve]")
+    page.wait_for_selector("#id-token-claims")
+    assert page.get_attribute("#identity-level", "data-level") == "L2"
+    assert '"name": "韩梅梅"' in page.inner_text("#id-token-claims")
+    page.close()
+
+
+def test_the_demo_citizen_acts_for_the_demo_enterprise(chromium, demo: str) -> None:  # type: ignore[no-untyped-def]
+    page = chromium.new_page(locale="en-US")
+    page.goto(demo + "/demo")
+    page.click("#login-for-enterprise")
+    page.fill("input[name=username]", "citizen")
+    page.fill("input[name=password]", "yihao-demo-2026")
+    page.click("button[type=submit]")
+    page.click("button.choice")
+    page.click("button[value=approve]")
+    page.wait_for_selector("#acting-for")
+    assert "9135**********01X6" in page.inner_text("#acting-for")
+    assert '"act"' in page.inner_text("#id-token-claims")
     page.close()
 
 
