@@ -95,8 +95,8 @@ class Identities:
         holds a different one (an ID number is never replaced, only bound once).
         """
         self._bind(account_id, id_number, level=_level(level), source=source)
-        events.record(events.IDENTITY_VERIFIED, subject=account_id, level=level, source=source,
-                      id_number=id_number.masked)
+        # The reference: the audit trail never holds the number, not even masked — the account id does.
+        events.record(events.IDENTITY_VERIFIED, subject=account_id, level=level, source=source)
 
     def create_enterprise(self, credit_code: CreditCode, *, name: str, level: int, source: str) -> Profile:
         """A new enterprise account for a confirmed credit code; IdentityTaken when one exists."""
