@@ -229,3 +229,29 @@ def test_signup_pages_speak_both_languages(provider: Provider, make_rp: RpFactor
         signup = browser.get(str(page.url) + "/signup")
         assert signup.status_code == 200 and title in signup.text
 
+
+
+def test_acr_values_are_the_configured_uris(backend: Backend, tmp_path: Path, browser: Browser) -> None:
+    levels = " ".join(f"https://acr.example.gov.cn/loa{n}" for n in range(1, 5))
+    with serve_provider(backend, tmp_path, YIHAO_ACR_VALUES=levels) as provider:
+        from tests.idp.realname_helpers import verified_account
+        from tests.rp import RelyingParty
+
+        client, secret = provider.core.clients.create(name="RP", redirect_uris=["https://rp.example/cb"],
+                                                      first_party=True)
+        rp = RelyingParty(provider.url, client.client_id, secret, "https://rp.example/cb")
+        assert rp.metadata["acr_values_supported"] == levels.split()[:2]
+        person = verified_account(provider.core)
+        auth = rp.authorization(acr_values="https://acr.example.gov.cn/loa2")
+        code = callback_params(browser.login(auth.url, person.username, person.password,
+                                             stop_at=rp.redirect_uri))["code"]
+        claims = rp.validate_id_token(rp.fetch_token(code, auth.verifier)["id_token"], auth.nonce)
+        assert claims["acr"] == "https://acr.example.gov.cn/loa2"
+
+
+@pytest.mark.parametrize("value", ["loa/1 loa/2 loa/3", "a a b c"])
+def test_acr_values_must_be_four_distinct_uris(value: str) -> None:
+    from idp.settings import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="YIHAO_ACR_VALUES"):
+        load_settings({"YIHAO_ACR_VALUES": value})
