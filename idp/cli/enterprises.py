@@ -6,8 +6,10 @@ import argparse
 import json
 import sys
 from datetime import date, datetime, timezone
+from typing import Callable
 
 from idp.cli.common import open_core
+from idp.core import Core
 from realname.enterprises import ROLES, EnterpriseError
 from realname.errors import ValidationError
 from realname.pii import CreditCode
@@ -44,29 +46,34 @@ def _code(raw: str) -> CreditCode | None:
         return None
 
 
-def run_create(args: argparse.Namespace) -> int:
-    code = _code(args.credit_code)
+def _run(raw_code: str, act: Callable[[Core, CreditCode], str]) -> int:
+    """Validate the code, open the core, act; an EnterpriseError is one line on stderr and exit 1."""
+    code = _code(raw_code)
     if code is None:
         return 1
     _settings, core = open_core()
     try:
-        profile = core.enterprises.create(code)
+        message = act(core, code)
     except EnterpriseError as exc:
         print(f"yihao: {exc}", file=sys.stderr)
         return 1
     finally:
         core.close()
-    out = {"id": profile.id, "username": profile.username, "name": profile.name, "credit_code": code.masked}
-    print(json.dumps(out, ensure_ascii=False) if args.json else f"created enterprise account {profile.id} ({profile.name})")
+    print(message)
     return 0
 
 
+def run_create(args: argparse.Namespace) -> int:
+    def create(core: Core, code: CreditCode) -> str:
+        profile = core.enterprises.create(code)
+        out = {"id": profile.id, "username": profile.username, "name": profile.name, "credit_code": code.masked}
+        return json.dumps(out, ensure_ascii=False) if args.json else f"created enterprise account {profile.id} ({profile.name})"
+
+    return _run(args.credit_code, create)
+
+
 def run_add_agent(args: argparse.Namespace) -> int:
-    code = _code(args.enterprise)
-    if code is None:
-        return 1
-    _settings, core = open_core()
-    try:
+    def add(core: Core, code: CreditCode) -> str:
         enterprise_id = core.identities.find_enterprise(code)
         person = core.accounts.by_username(args.person)
         if enterprise_id is None:
@@ -75,10 +82,6 @@ def run_add_agent(args: argparse.Namespace) -> int:
             raise EnterpriseError(f"no account is called {args.person!r}")
         core.enterprises.add_agent(enterprise_id, person.id, args.role, valid_from=args.valid_from,
                                    valid_until=args.valid_until)
-    except EnterpriseError as exc:
-        print(f"yihao: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        core.close()
-    print(f"{args.person} may act for {code.masked} as {args.role}")
-    return 0
+        return f"{args.person} may act for {code.masked} as {args.role}"
+
+    return _run(args.enterprise, add)

@@ -11,15 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp.crypto import b64u, equal
-from idp.endpoints.params import BadRequest, form_items
+from idp.interaction.login import read_form
 from idp.interaction.pages import render
-from idp.interaction.signup import OUTCOMES
+from idp.interaction.signup import MAX_NAME, OUTCOMES, Invalid, parse_identity
 from idp.interaction.web import page_locale
-from realname.errors import ValidationError
-from realname.pii import IdNumber
+from idp.sessions import SsoSession
 from realname.verification import VERIFIED
-
-
 
 
 def _csrf(request: Request, handle: str) -> str:
@@ -34,7 +31,8 @@ def _page(request: Request, handle: str | None, message: str | None = None, stat
     return render(request, "account_verify.html", context, locale=page_locale(request), status=status)
 
 
-def _session(request: Request) -> tuple[str | None, object]:
+def _session(request: Request) -> tuple[str | None, SsoSession | None]:
+    """The SSO session's cookie handle and the session, when the browser has a live one."""
     core = request.app.state.core
     handle = request.cookies.get(core.sessions.cookie)
     session = core.sessions.load(handle)
@@ -49,18 +47,14 @@ def _show(request: Request) -> Response:
     handle, session = _session(request)
     if session is None:
         return _page(request, None, "account.signin_first", 401)
-    profile = request.app.state.core.accounts.get(session.account_id)  # type: ignore[attr-defined]
+    profile = request.app.state.core.accounts.get(session.account_id)
     if profile is not None and profile.assurance_level >= VERIFIED:
         return _done(request, profile.assurance_level)
     return _page(request, handle, name=profile.name or "" if profile else "")
 
 
 async def submit(request: Request) -> Response:
-    try:
-        form: dict[str, str] | None = dict(await form_items(request))
-    except BadRequest:
-        form = None
-    return await run_in_threadpool(_submit, request, form)
+    return await run_in_threadpool(_submit, request, await read_form(request))
 
 
 def _submit(request: Request, form: dict[str, str] | None) -> Response:
@@ -69,16 +63,12 @@ def _submit(request: Request, form: dict[str, str] | None) -> Response:
         return _page(request, None, "account.signin_first", 401)
     if form is None or not equal(_csrf(request, handle), form.get("csrf_token") or ""):
         return _page(request, handle, "login.csrf", 403)
-    name = " ".join(form.get("name", "").split())[:64]
-    if not name or any(not c.isprintable() for c in name):
-        return _page(request, handle, "signup.bad_name", 400, name)
-    try:
-        id_number = IdNumber.parse(form.get("id_number", ""))
-    except ValidationError as exc:
-        detail = exc.message_zh if page_locale(request) == "zh-CN" else exc.message_en
-        return _page(request, handle, "signup.bad_id_number", 400, name, detail)
+    identity = parse_identity(form, page_locale(request))
+    if isinstance(identity, Invalid):
+        return _page(request, handle, identity.message, 400, form.get("name", "")[:MAX_NAME], identity.detail)
+    name, id_number = identity
     core = request.app.state.core
-    result = core.verification.upgrade(session.account_id, name=name, id_number=id_number,  # type: ignore[attr-defined]
+    result = core.verification.upgrade(session.account_id, name=name, id_number=id_number,
                                        address=request.client.host if request.client else None)
     if result.status in ("verified", "already_verified"):
         return _done(request, result.profile.assurance_level if result.profile else VERIFIED)

@@ -4,6 +4,7 @@ the flow goes on. What each answer reveals is decided in realname.verification."
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +23,23 @@ PHONE = re.compile(r"^\+?[0-9]{6,20}$")
 MAX_NAME = 64
 # The page, and its HTTP status, for each outcome that does not sign the person in.
 OUTCOMES = {"no_match": 200, "taken": 200, "unavailable": 503, "throttled": 429}
+
+
+@dataclass(frozen=True)
+class Invalid:
+    message: str  # a locale key
+    detail: str | None = None
+
+
+def parse_identity(form: dict[str, str], locale: str) -> tuple[str, IdNumber] | Invalid:
+    """The name and the validated ID number of a sign-up or verification form."""
+    name = " ".join(form.get("name", "").split())
+    if not name or len(name) > MAX_NAME or any(not c.isprintable() for c in name):
+        return Invalid("signup.bad_name")
+    try:
+        return name, IdNumber.parse(form.get("id_number", ""))
+    except ValidationError as exc:  # names the failing part, never the number
+        return Invalid("signup.bad_id_number", exc.message_zh if locale == "zh-CN" else exc.message_en)
 
 
 async def show(request: Request) -> Response:
@@ -56,18 +74,13 @@ def _submit(request: Request, form: dict[str, str] | None) -> Response:
     flow = request.app.state.flow
     if form is None or not flow.check_csrf(record, form.get("csrf_token")):
         return page(request, uid, record, "login.csrf", status=403)
-    locale = interaction_locale(request, record)
-    name = " ".join(form.get("name", "").split())
     phone = "".join(form.get("phone", "").split())
-    if not name or len(name) > MAX_NAME or any(not c.isprintable() for c in name):
-        return page(request, uid, record, "signup.bad_name", form, 400)
+    identity = parse_identity(form, interaction_locale(request, record))
+    if isinstance(identity, Invalid):
+        return page(request, uid, record, identity.message, form, 400, identity.detail)
     if phone and not PHONE.match(phone):
         return page(request, uid, record, "signup.bad_phone", form, 400)
-    try:
-        id_number = IdNumber.parse(form.get("id_number", ""))
-    except ValidationError as exc:  # names the failing part, never the number
-        return page(request, uid, record, "signup.bad_id_number", form, 400,
-                    detail=exc.message_zh if locale == "zh-CN" else exc.message_en)
+    name, id_number = identity
     core = request.app.state.core
     try:
         result = core.verification.sign_up(name=name, id_number=id_number, username=form.get("username", "").strip(),

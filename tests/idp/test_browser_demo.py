@@ -39,13 +39,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
 
 
+def _sign_in_as_the_demo_citizen(page) -> None:  # type: ignore[no-untyped-def]
+    page.fill("input[name=username]", "citizen")
+    page.fill("input[name=password]", "yihao-demo-2026")
+    page.click("button[type=submit]")
+
+
 def test_demo_login_shows_validated_claims_and_userinfo(chromium, demo: str) -> None:  # type: ignore[no-untyped-def]
     page = chromium.new_page(locale="zh-CN")
     page.goto(demo + "/demo")
     page.click("#login-with-yihao")
-    page.fill("input[name=username]", "citizen")
-    page.fill("input[name=password]", "yihao-demo-2026")
-    page.click("button[type=submit]")
+    _sign_in_as_the_demo_citizen(page)
     page.click("button[value=approve]")
     page.wait_for_selector("#id-token-claims")
     claims = page.inner_text("#id-token-claims")
@@ -77,9 +81,7 @@ def test_the_demo_citizen_acts_for_the_demo_enterprise(chromium, demo: str) -> N
     page = chromium.new_page(locale="en-US")
     page.goto(demo + "/demo")
     page.click("#login-for-enterprise")
-    page.fill("input[name=username]", "citizen")
-    page.fill("input[name=password]", "yihao-demo-2026")
-    page.click("button[type=submit]")
+    _sign_in_as_the_demo_citizen(page)
     page.click("button.choice")
     page.click("button[value=approve]")
     page.wait_for_selector("#acting-for")
