@@ -255,3 +255,38 @@ def test_acr_values_must_be_four_distinct_uris(value: str) -> None:
 
     with pytest.raises(ConfigError, match="YIHAO_ACR_VALUES"):
         load_settings({"YIHAO_ACR_VALUES": value})
+
+
+@pytest.mark.parametrize(("fields", "message", "status"), [
+    ({"name": "", "id_number": "350102199003070012"}, "signup.bad_name", 400),
+    ({"name": "王\x07小明", "id_number": "350102199003070012"}, "signup.bad_name", 400),
+    ({"name": "王" * 65, "id_number": "350102199003070012"}, "signup.bad_name", 400),
+    ({"name": "王小明", "id_number": ""}, "signup.bad_id_number", 400),
+    ({"name": "王小明", "id_number": "３５０１０２１９９００３０７００１２" * 50}, "signup.bad_id_number", 400),
+    ({"name": "王小明", "id_number": "350102199003070012", "phone": "call me"}, "signup.bad_phone", 400),
+    ({"name": "王小明", "id_number": "350102199003070012", "username": "a b"}, "signup.bad_credentials", 400),
+    ({"name": "王小明", "id_number": "350102199003070012", "password": "short"}, "signup.bad_credentials", 400),
+])
+def test_bad_sign_up_input_is_a_readable_page_and_creates_nothing(provider: Provider, make_rp: RpFactory,
+                                                                 browser: Browser, fields: dict[str, str],
+                                                                 message: str, status: int) -> None:
+    rp = make_rp()
+    page = browser.follow(browser.get(rp.authorization().url), rp.redirect_uri)
+    form = parse_form(browser.get(str(page.url) + "/signup").text)
+    before = _accounts(provider)
+    data = {"csrf_token": form["csrf_token"], "username": f"u{uuid.uuid4().hex[:10]}",
+            "password": "correct horse battery", **fields}
+    response = browser.http.post(str(page.url) + "/signup", data=data)
+    assert (response.status_code, outcome(response)) == (status, message)
+    assert "Traceback" not in response.text and _accounts(provider) == before
+
+
+def test_a_sign_up_body_that_is_not_a_form_is_refused_without_a_500(provider: Provider, make_rp: RpFactory,
+                                                                    browser: Browser) -> None:
+    rp = make_rp()
+    page = browser.follow(browser.get(rp.authorization().url), rp.redirect_uri)
+    response = browser.http.post(str(page.url) + "/signup", content=b'{"name": 1}',
+                                 headers={"Content-Type": "application/json"})
+    assert response.status_code == 403 and outcome(response) == "login.csrf"
+    unknown = browser.http.post(provider.url + "/interaction/no-such/signup", data={"csrf_token": "x"})
+    assert unknown.status_code == 400 and "interaction_expired" in unknown.text
