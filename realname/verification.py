@@ -20,8 +20,8 @@ from sqlalchemy import Engine, delete, select
 from idp import events
 from idp.accounts import AccountInputError, Profile, check_new_credentials
 from idp.models import Account
-from idp.verified_claims import Record
 from idp.throttle import Limit, Throttle
+from idp.verified_claims import Record
 from realname.identity import IdentityTaken
 from realname.pii import IdNumber
 
@@ -61,8 +61,11 @@ class Verification:
             return source
         if self._core.identities.find_person(id_number) is not None:
             return Result("taken")
-        profile = self._core.accounts.create(username, password, name=name, phone_number=phone or None,
-                                             locale="zh-CN")
+        try:
+            profile = self._core.accounts.create(username, password, name=name, phone_number=phone or None,
+                                                 locale="zh-CN")
+        except AccountInputError:  # the username was taken a moment ago
+            raise AccountInputError("username_taken") from None
         try:
             self._bind(profile.id, id_number, source)
         except IdentityTaken:  # the same person signing up twice at the same moment: one account

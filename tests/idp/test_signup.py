@@ -290,3 +290,21 @@ def test_a_sign_up_body_that_is_not_a_form_is_refused_without_a_500(provider: Pr
     assert response.status_code == 403 and outcome(response) == "login.csrf"
     unknown = browser.http.post(provider.url + "/interaction/no-such/signup", data={"csrf_token": "x"})
     assert unknown.status_code == 400 and "interaction_expired" in unknown.text
+
+
+def test_the_same_person_signing_up_twice_at_once_gets_one_account(provider: Provider) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    citizen = registered_citizen(provider.core)
+    number = IdNumber.parse(citizen.id_number)
+    before = _accounts(provider)
+
+    def attempt(n: int) -> str:
+        return provider.core.verification.sign_up(
+            name=citizen.name, id_number=number, username=f"twice{n}-{uuid.uuid4().hex[:8]}",
+            password="correct horse battery", phone=None, address="192.0.2.10").status
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(attempt, range(2)))
+    assert outcomes == ["taken", "verified"]
+    assert _accounts(provider) == before + 1
