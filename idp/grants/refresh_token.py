@@ -39,6 +39,10 @@ class RefreshTokenGrant(grants.BaseGrant, grants.TokenEndpointMixin):
                 raise InvalidScopeError("the requested scope exceeds the scope originally granted")
             chosen["scope"] = " ".join(asked or original)
             chosen["audience"] = token_audience(client, family.resources, form.get("resource"))
+            acting_for = family.auth.acting_for
+            if acting_for and self.server.enterprises.mandate(family.account_id, acting_for) is None:
+                # the mandate ended (period over, or withdrawn): no more tokens that act for the enterprise
+                raise InvalidGrantError("the end-user no longer acts for this enterprise")
 
         try:
             successor, family = self.server.refresh.rotate(form["refresh_token"], client.client_id, vet)

@@ -191,3 +191,29 @@ def test_discovery_advertises_the_enterprise_scope(make_rp: RpFactory) -> None:
     assert "enterprise" in meta["scopes_supported"] and "act" in meta["claims_supported"]
 
 
+
+
+def test_a_refresh_after_the_mandate_ended_is_invalid_grant(provider: Provider, make_rp: RpFactory,
+                                                            browser: Browser) -> None:
+    import httpx
+    from sqlalchemy import update
+
+    from realname.models import EnterpriseAgent
+
+    person = verified_account(provider.core)
+    enterprise, _ = _enterprise(provider, "壬公司")
+    provider.core.enterprises.add_agent(enterprise, person.id, "agent")
+    rp = _rp(make_rp, first_party=True, grant_types=["authorization_code", "refresh_token"],
+             session_refresh_tokens=True)
+    auth, page = _login(rp, person, browser)
+    form = parse_form(page.text)
+    response = browser.follow(browser.http.post(str(page.url) + "/enterprise", data={
+        "csrf_token": form["csrf_token"], "enterprise": enterprise}), rp.redirect_uri)
+    body = rp.fetch_token(callback_params(response)["code"], auth.verifier)
+    with provider.core.engine.begin() as connection:
+        connection.execute(update(EnterpriseAgent).where(EnterpriseAgent.person_id == person.id)
+                           .values(valid_until=utcnow() - timedelta(seconds=1)))
+    refused = httpx.post(rp.metadata["token_endpoint"], auth=(rp.client_id, rp.client_secret or ""),
+                         data={"grant_type": "refresh_token", "refresh_token": body["refresh_token"]})
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_grant", "error_description": "the end-user no longer acts for this enterprise"}
