@@ -27,6 +27,7 @@ from idp import events, jose
 from idp.clients import RegisteredClient
 from idp.core import Core
 from idp.crypto import random_token
+from idp.egress import Egress, EgressError
 from idp.models import LogoutDelivery
 from idp.models._base import aware, utcnow
 
@@ -74,6 +75,7 @@ class Outbox:
         self.core = core
         self._sessions = sessionmaker(core.engine, class_=Session)
         self._http = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+        self._egress = Egress.from_settings(core.settings)
         self._pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="yihao-logout-send")
 
     def close(self) -> None:
@@ -124,6 +126,11 @@ class Outbox:
         client = self.core.clients.get(row.client_id)
         if client is None:
             return "the client is no longer registered"
+        if client.self_registered:  # its URI is untrusted input: checked again now, as the name resolves today
+            try:
+                self._egress.check("backchannel_logout_uri", row.uri, must_resolve=True)
+            except EgressError as exc:
+                return str(exc)
         try:
             response = self._http.post(row.uri, data={"logout_token": logout_token(self.core, client, row)},
                                        headers={"Cache-Control": "no-store"})

@@ -6,14 +6,17 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from typing import Any, Callable
+
 from authlib.oauth2.rfc6749 import ClientMixin
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
-from sqlmodel import Session
+from sqlmodel import Session, delete
 
 from idp.crypto import digest, equal, random_token
-from idp.models import Client
+from idp.models import Client, Consent, RefreshToken
+from idp.models._base import utcnow
 from idp.store.ephemeral import EphemeralStore
 
 VERSION_KEY = "clients:version"
@@ -22,6 +25,9 @@ SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access", "enterprise")
 NOT_BY_DEFAULT = ("offline_access", "enterprise")  # a client is registered with these only when asked
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+# How a client authenticates at the token endpoint; discovery and registration read this list.
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+APPLICATION_TYPES = ("web", "native")
 
 
 class ClientInputError(ValueError):
@@ -56,10 +62,23 @@ class RegisteredClient(ClientMixin):
     frontchannel_logout_uri: str | None = None
     frontchannel_logout_session_required: bool = False
     release_id_number: bool = False
+    application_type: str = "web"
+    registration_access_digest: str | None = None  # set for self-registered clients (RFC 7592)
+    sector_identifier_uri: str | None = None
+    client_uri: str | None = None
+    logo_uri: str | None = None
+    policy_uri: str | None = None
+    tos_uri: str | None = None
+    contacts: tuple[str, ...] = ()
+    issued_at: int = 0
 
     @property
     def public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
+
+    @property
+    def self_registered(self) -> bool:
+        return self.registration_access_digest is not None
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -73,8 +92,12 @@ class RegisteredClient(ClientMixin):
         return list_to_scope([s for s in scope_to_list(scope) if s in self.allowed_scopes])
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        # RFC 9700 §2.1: exact string matching, no wildcards, no normalisation.
-        return redirect_uri in self.redirect_uris
+        # RFC 9700 §2.1: exact string matching, no wildcards, no normalisation ...
+        if redirect_uri in self.redirect_uris:
+            return True
+        # ... except RFC 8252 §7.3: a native app's loopback IP redirect may use any port.
+        return self.application_type == "native" and _without_loopback_port(redirect_uri) in {
+            _without_loopback_port(uri) for uri in self.redirect_uris if _is_loopback_ip_redirect(uri)}
 
     def check_client_secret(self, client_secret: str) -> bool:
         return self.secret_digest is not None and equal(digest(client_secret), self.secret_digest)
@@ -95,7 +118,9 @@ class RegisteredClient(ClientMixin):
 # Metadata copied unchanged from the row to the cached client.
 _COPIED = ("userinfo_signed_response_alg", "access_token_signed_response_alg", "default_resource",
            "session_refresh_tokens", "backchannel_logout_uri", "backchannel_logout_session_required",
-           "frontchannel_logout_uri", "frontchannel_logout_session_required", "release_id_number")
+           "frontchannel_logout_uri", "frontchannel_logout_session_required", "release_id_number",
+           "application_type", "registration_access_digest", "sector_identifier_uri", "client_uri", "logo_uri",
+           "policy_uri", "tos_uri")
 
 
 def _registered(row: Client) -> RegisteredClient:
@@ -116,26 +141,74 @@ def _registered(row: Client) -> RegisteredClient:
         id_token_signed_response_alg=row.id_token_signed_response_alg,
         allowed_scopes=frozenset(scope_to_list(row.scope)),
         resources=tuple(row.resources),
+        contacts=tuple(row.contacts),
+        issued_at=int(row.created_at.timestamp()) if row.created_at else 0,
         **{name: getattr(row, name) for name in _COPIED},
     )
 
 
-def validate_redirect_uri(uri: str) -> str:
-    """Absolute, no fragment, https except loopback or a private-use scheme (RFC 8252)."""
+def _is_loopback_ip_redirect(uri: str) -> bool:
+    parts = urlsplit(uri)
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1")
+
+
+def _without_loopback_port(uri: str) -> str:
+    parts = urlsplit(uri)
+    if not _is_loopback_ip_redirect(uri):
+        return uri
+    host = "[::1]" if parts.hostname == "::1" else "127.0.0.1"
+    return parts._replace(netloc=host).geturl()
+
+
+def validate_redirect_uri(uri: str, application_type: str | None = None, setting: str = "redirect_uri") -> str:
+    """Absolute, no fragment, https except loopback or a private-use scheme (RFC 8252).
+
+    `application_type` (OIDC Registration §2) makes it stricter: a `web` client uses https only; a
+    `native` one https, loopback http or a private-use scheme. None is an administrator's registration.
+    """
     from idp.settings import is_loopback_host
 
     parts = urlsplit(uri)
     if not parts.scheme:
-        raise ClientInputError(f"redirect_uri {uri!r} must be an absolute URI")
+        raise ClientInputError(f"{setting} {uri!r} must be an absolute URI")
     if parts.fragment or "#" in uri:
-        raise ClientInputError(f"redirect_uri {uri!r} must not contain a fragment")
+        raise ClientInputError(f"{setting} {uri!r} must not contain a fragment")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ClientInputError(f"redirect_uri {uri!r} must use https (http only on loopback)")
+        raise ClientInputError(f"{setting} {uri!r} must use https (http only on loopback)")
     if parts.scheme == "https" and not parts.hostname:
-        raise ClientInputError(f"redirect_uri {uri!r} has no host")
+        raise ClientInputError(f"{setting} {uri!r} has no host")
     if parts.scheme not in ("http", "https") and "." not in parts.scheme:
-        raise ClientInputError(f"redirect_uri {uri!r}: a private-use scheme must be a reversed domain name")
+        raise ClientInputError(f"{setting} {uri!r}: a private-use scheme must be a reversed domain name")
+    if application_type == "web" and parts.scheme != "https":
+        raise ClientInputError(f"{setting} {uri!r} must use https for a web client "
+                               "(loopback http and private-use schemes are for application_type native)")
+    if application_type == "native" and parts.scheme == "http" and parts.hostname == "localhost":
+        raise ClientInputError(f"{setting} {uri!r}: use the loopback IP literal 127.0.0.1 or [::1], "
+                               "not localhost (RFC 8252 §8.3)")
     return uri
+
+
+def sector_of(redirect_uris: list[str], sector_identifier_uri: str | None, client_id: str) -> str:
+    """OIDC Core §8.1: the host of sector_identifier_uri, else the one host of the redirect URIs.
+
+    A private-use scheme (RFC 8252 §7.1) is a reversed domain the app owns and counts as its host;
+    a loopback address is everybody's, so a client redirecting only there is a sector of its own.
+    """
+    from idp.settings import is_loopback_host
+
+    if sector_identifier_uri:
+        return urlsplit(sector_identifier_uri).hostname or ""
+    hosts = set()
+    for uri in redirect_uris:
+        parts = urlsplit(uri)
+        if parts.scheme not in ("http", "https"):
+            hosts.add(parts.scheme)
+        elif not is_loopback_host(parts.hostname):
+            hosts.add(parts.hostname or "")
+    if len(hosts) > 1:
+        raise ClientInputError("redirect_uris span several hosts "
+                               f"({', '.join(sorted(hosts))}); a pairwise client needs a sector_identifier_uri")
+    return hosts.pop() if hosts else f"client:{client_id}"
 
 
 def validate_resource(uri: str) -> str:
@@ -147,7 +220,7 @@ def validate_resource(uri: str) -> str:
 
 
 def validate_logout_uri(setting: str, uri: str) -> str:
-    """Back- and front-channel logout URIs: absolute, https except loopback, no fragment."""
+    """Logout and information URIs: absolute, https except loopback, no fragment."""
     from idp.settings import is_loopback_host
 
     parts = urlsplit(uri)
@@ -198,76 +271,146 @@ class ClientRegistry:
                 self._cache.clear()
                 self._version = version
 
-    def create(self, *, name: str, redirect_uris: list[str], public: bool = False, first_party: bool = False,
-               post_logout_redirect_uris: list[str] | None = None, scope: str | None = None,
-               grant_types: list[str] | None = None, client_id: str | None = None,
-               subject_type: str = "pairwise",
-               id_token_signed_response_alg: str = "RS256",
-               userinfo_signed_response_alg: str | None = None,
-               access_token_signed_response_alg: str | None = None,
-               resources: list[str] | None = None, default_resource: str | None = None,
-               session_refresh_tokens: bool = False,
-               backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = False,
-               frontchannel_logout_uri: str | None = None, frontchannel_logout_session_required: bool = False,
-               release_id_number: bool = False,
-               ) -> tuple[RegisteredClient, str | None]:
-        """Register a client; returns it and its secret (None for public clients), shown this once."""
-        grant_types = list(grant_types or ["authorization_code"])
-        if not name.strip():
-            raise ClientInputError("name must not be empty")
-        if grant_types != ["client_credentials"] and not redirect_uris:
-            raise ClientInputError("at least one redirect_uri is required")
-        unknown = [g for g in grant_types if g not in GRANT_TYPES]
-        if unknown:
-            raise ClientInputError(f"grant_type {unknown[0]!r} is not supported")
-        if public and "client_credentials" in grant_types:
-            raise ClientInputError("a public client cannot use client_credentials")
-        for setting, alg in (("id_token_signed_response_alg", id_token_signed_response_alg),
-                             ("userinfo_signed_response_alg", userinfo_signed_response_alg),
-                             ("access_token_signed_response_alg", access_token_signed_response_alg)):
-            if alg is not None and alg not in ID_TOKEN_ALGS:
-                raise ClientInputError(f"{setting} must be one of {', '.join(ID_TOKEN_ALGS)}")
-        if subject_type not in ("pairwise", "public"):
-            raise ClientInputError("subject_type must be pairwise or public")
-        for uri in list(redirect_uris) + list(post_logout_redirect_uris or []):
-            validate_redirect_uri(uri)
-        resources = list(dict.fromkeys(resources or []))
-        for resource in resources:
-            validate_resource(resource)
-        if default_resource is not None and default_resource not in resources:
-            raise ClientInputError("default_resource must be one of the client's resources")
-        for setting, uri in (("backchannel_logout_uri", backchannel_logout_uri),
-                             ("frontchannel_logout_uri", frontchannel_logout_uri)):
-            if uri is not None:
-                validate_logout_uri(setting, uri)
-        secret = None if public else random_token(32)  # 256 bits of entropy
-        row = Client(
-            client_id=client_id or random_token(16),
-            secret_digest=digest(secret) if secret else None,
-            name=name.strip(),
-            redirect_uris=list(dict.fromkeys(redirect_uris)),
-            post_logout_redirect_uris=list(post_logout_redirect_uris or []),
-            grant_types=grant_types,
-            response_types=["code"],
-            scope=scope or " ".join(s for s in SUPPORTED_SCOPES if s not in NOT_BY_DEFAULT),
-            token_endpoint_auth_method="none" if public else "client_secret_basic",
-            first_party=first_party,
-            subject_type=subject_type,
-            id_token_signed_response_alg=id_token_signed_response_alg,
-            userinfo_signed_response_alg=userinfo_signed_response_alg,
-            access_token_signed_response_alg=access_token_signed_response_alg,
-            resources=resources,
-            default_resource=default_resource,
-            session_refresh_tokens=session_refresh_tokens,
-            backchannel_logout_uri=backchannel_logout_uri,
-            backchannel_logout_session_required=backchannel_logout_session_required,
-            frontchannel_logout_uri=frontchannel_logout_uri,
-            frontchannel_logout_session_required=frontchannel_logout_session_required,
-            release_id_number=release_id_number,
-        )
+    def create(self, *, name: str, redirect_uris: list[str], public: bool = False, client_id: str | None = None,
+               registration_access_token: str | None = None,
+               in_transaction: Callable[[Session], None] | None = None,
+               **metadata: Any) -> tuple[RegisteredClient, str | None]:
+        """Register a client; returns it and its secret (None for public clients), shown this once.
+
+        `in_transaction` runs inside the INSERT's transaction (e.g. spending an initial access token),
+        so either both happen or neither does. Metadata keywords are those of `validated_columns`.
+        """
+        client_id = client_id or random_token(16)
+        values = validated_columns(client_id=client_id, name=name, redirect_uris=redirect_uris, public=public,
+                                   **metadata)
+        secret = None if values["token_endpoint_auth_method"] == "none" else random_token(32)  # 256 bits
+        row = Client(client_id=client_id, secret_digest=digest(secret) if secret else None,
+                     registration_access_digest=digest(registration_access_token) if registration_access_token else None,
+                     **values)
         with self._sessions() as session, session.begin():
             if session.get(Client, row.client_id) is not None:
                 raise ClientInputError(f"client_id {row.client_id!r} already exists")
+            if in_transaction is not None:
+                in_transaction(session)
             session.add(row)
-        self._store.incr(VERSION_KEY, ttl=10 * 365 * 86400)
+        self._changed()
         return _registered(row), secret
+
+    def update(self, client_id: str, *, name: str, redirect_uris: list[str], public: bool = False,
+               **metadata: Any) -> RegisteredClient:
+        """Replace a client's metadata (RFC 7592 §2.2); its id, secret and pairwise sector stay."""
+        values = validated_columns(client_id=client_id, name=name, redirect_uris=redirect_uris, public=public,
+                                   **metadata)
+        with self._sessions() as session, session.begin():
+            row = session.get(Client, client_id, with_for_update=True)
+            if row is None:
+                raise ClientInputError(f"client_id {client_id!r} is not registered")
+            if (row.secret_digest is None) != (values["token_endpoint_auth_method"] == "none"):
+                raise ClientInputError("token_endpoint_auth_method cannot change between a public and a "
+                                       "confidential client; register a new client")
+            old_sector = _registered(row).sector_identifier
+            if values["subject_type"] == "pairwise" and row.subject_type == "pairwise" \
+                    and values["sector_identifier"] != old_sector:
+                raise ClientInputError(f"the pairwise sector would change from {old_sector!r} to "
+                                       f"{values['sector_identifier']!r}, and with it every subject identifier; "
+                                       "register a sector_identifier_uri listing the new redirect URIs")
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
+            updated = _registered(row)
+        self._changed()
+        return updated
+
+    def delete(self, client_id: str) -> bool:
+        """Remove a client with its consents and refresh tokens (RFC 7592 §2.3)."""
+        with self._sessions() as session, session.begin():
+            row = session.get(Client, client_id, with_for_update=True)
+            if row is None:
+                return False
+            session.exec(delete(RefreshToken).where(RefreshToken.client_id == client_id))  # type: ignore[call-overload]
+            session.exec(delete(Consent).where(Consent.client_id == client_id))  # type: ignore[call-overload]
+            session.delete(row)
+        self._changed()
+        return True
+
+    def _changed(self) -> None:
+        """Every worker drops its cached clients within a second; this one at once."""
+        self._store.incr(VERSION_KEY, ttl=10 * 365 * 86400)
+        with self._lock:
+            self._cache.clear()
+
+
+def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], public: bool = False, first_party: bool = False,
+                      post_logout_redirect_uris: list[str] | None = None, scope: str | None = None,
+                      grant_types: list[str] | None = None,
+                      subject_type: str = "pairwise",
+                      id_token_signed_response_alg: str = "RS256",
+                      userinfo_signed_response_alg: str | None = None,
+                      access_token_signed_response_alg: str | None = None,
+                      resources: list[str] | None = None, default_resource: str | None = None,
+                      session_refresh_tokens: bool = False,
+                      backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = False,
+                      frontchannel_logout_uri: str | None = None, frontchannel_logout_session_required: bool = False,
+                      token_endpoint_auth_method: str | None = None, application_type: str | None = None,
+                      sector_identifier_uri: str | None = None, client_uri: str | None = None,
+                      logo_uri: str | None = None, policy_uri: str | None = None, tos_uri: str | None = None,
+                      contacts: list[str] | None = None, release_id_number: bool = False) -> dict[str, Any]:
+    """Check client metadata and return the columns of its row; ClientInputError says what is wrong.
+
+    `application_type` None is an administrator's registration (the lenient redirect rules);
+    "web" or "native" applies OIDC Registration §2 and RFC 8252, as self-registration does.
+    """
+    grant_types = list(grant_types or ["authorization_code"])
+    method = token_endpoint_auth_method or ("none" if public else "client_secret_basic")
+    if not name.strip():
+        raise ClientInputError("name must not be empty")
+    if grant_types != ["client_credentials"] and not redirect_uris:
+        raise ClientInputError("at least one redirect_uri is required")
+    unknown = [g for g in grant_types if g not in GRANT_TYPES]
+    if unknown:
+        raise ClientInputError(f"grant_type {unknown[0]!r} is not supported")
+    if method not in AUTH_METHODS:
+        raise ClientInputError(f"token_endpoint_auth_method {method!r} is not supported")
+    if method == "none" and "client_credentials" in grant_types:
+        raise ClientInputError("a public client cannot use client_credentials")
+    for setting, alg in (("id_token_signed_response_alg", id_token_signed_response_alg),
+                         ("userinfo_signed_response_alg", userinfo_signed_response_alg),
+                         ("access_token_signed_response_alg", access_token_signed_response_alg)):
+        if alg is not None and alg not in ID_TOKEN_ALGS:
+            raise ClientInputError(f"{setting} must be one of {', '.join(ID_TOKEN_ALGS)}")
+    if subject_type not in ("pairwise", "public"):
+        raise ClientInputError("subject_type must be pairwise or public")
+    for uri in redirect_uris:
+        validate_redirect_uri(uri, application_type)
+    for uri in post_logout_redirect_uris or []:
+        validate_redirect_uri(uri, application_type, "post_logout_redirect_uri")
+    resources = list(dict.fromkeys(resources or []))
+    for resource in resources:
+        validate_resource(resource)
+    if default_resource is not None and default_resource not in resources:
+        raise ClientInputError("default_resource must be one of the client's resources")
+    for setting, uri in (("backchannel_logout_uri", backchannel_logout_uri),
+                         ("frontchannel_logout_uri", frontchannel_logout_uri),
+                         ("sector_identifier_uri", sector_identifier_uri), ("client_uri", client_uri),
+                         ("logo_uri", logo_uri), ("policy_uri", policy_uri), ("tos_uri", tos_uri)):
+        if uri is not None:
+            validate_logout_uri(setting, uri)
+    redirect_uris = list(dict.fromkeys(redirect_uris))
+    sector = sector_of(redirect_uris, sector_identifier_uri, client_id) if subject_type == "pairwise" else None
+    return dict(
+        name=name.strip(), redirect_uris=redirect_uris, post_logout_redirect_uris=list(post_logout_redirect_uris or []),
+        grant_types=grant_types, response_types=["code"],
+        scope=scope or " ".join(s for s in SUPPORTED_SCOPES if s not in NOT_BY_DEFAULT),
+        token_endpoint_auth_method=method, first_party=first_party, subject_type=subject_type,
+        sector_identifier=sector or None, id_token_signed_response_alg=id_token_signed_response_alg,
+        userinfo_signed_response_alg=userinfo_signed_response_alg,
+        access_token_signed_response_alg=access_token_signed_response_alg, resources=resources,
+        default_resource=default_resource, session_refresh_tokens=session_refresh_tokens,
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
+        frontchannel_logout_uri=frontchannel_logout_uri,
+        frontchannel_logout_session_required=frontchannel_logout_session_required,
+        application_type=application_type or "web", sector_identifier_uri=sector_identifier_uri,
+        client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri, tos_uri=tos_uri,
+        contacts=list(contacts or []), release_id_number=release_id_number,
+    )

@@ -8,6 +8,7 @@ from idp.endpoints.authorize import authorize
 from idp.endpoints.discovery import discovery
 from idp.endpoints.health import healthz, readyz
 from idp.endpoints.jwks import jwks
+from idp.endpoints.registration import configuration, register
 from idp.endpoints.token import introspect, revoke, token
 from idp.endpoints.userinfo import userinfo
 from idp.interaction import account, enterprise, login, logout, signup
@@ -26,6 +27,8 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/introspect", introspect, methods=["POST"], name="introspect"),
         Route("/revoke", revoke, methods=["POST"], name="revoke"),
         Route("/userinfo", userinfo, methods=["GET", "POST"], name="userinfo"),
+        Route("/register", register, methods=["POST"], name="registration"),
+        Route("/register/{client_id}", configuration, methods=["GET", "PUT", "DELETE"], name="client_configuration"),
         Route("/interaction/{uid}", login.show, methods=["GET"], name="interaction"),
         Route("/interaction/{uid}/login", login.login, methods=["POST"], name="login"),
         Route("/interaction/{uid}/consent", login.consent, methods=["POST"], name="consent"),

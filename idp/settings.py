@@ -39,7 +39,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_MASTER_KEY", "master_key", "", "Base64url 32-byte master key; required in production, generated into ./var/ when embedded."),
     Option("YIHAO_MASTER_KEY_FILE", "master_key_file", "", "File holding the master key (alternative to YIHAO_MASTER_KEY)."),
     Option("YIHAO_VAR_DIR", "var_dir", "./var", "Folder for the embedded database and generated master key."),
-    Option("YIHAO_REGISTRATION", "registration", "token", "Dynamic client registration policy: open | token."),
+    Option("YIHAO_REGISTRATION", "registration", "token", "Dynamic client registration policy: open | token (an initial access token from `yihao clients iat`)."),
+    Option("YIHAO_EGRESS_ALLOW", "egress_allow", "", "Networks (CIDR, comma-separated) that self-registered clients' URLs (sector_identifier_uri, back-channel logout) may reach although private or loopback; the demo allows loopback."),
     Option("YIHAO_WORKERS", "workers", "1", "Worker processes for `yihao serve` (>1 needs Redis)."),
     Option("YIHAO_THREADS", "threads", "16", "Thread-pool size per worker for the synchronous core."),
     Option("YIHAO_ACCESS_TOKEN_TTL", "access_token_ttl", "600", "Access-token lifetime, seconds."),
@@ -111,6 +112,7 @@ class Settings:
     master_key_file: str
     var_dir: Path
     registration: str
+    egress_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     workers: int
     threads: int
     access_token_ttl: int
@@ -241,6 +243,13 @@ def _service_url(name: str, raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _networks(name: str, raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(name, f"must be comma-separated networks such as 10.0.0.0/8: {exc}") from None
+
+
 def _redis_url(raw: str) -> str | None:
     if not raw:
         return None
@@ -269,6 +278,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "redis_url": lambda n, v: _redis_url(v),
     "var_dir": lambda n, v: Path(v),
     "registration": lambda n, v: _choice(n, v, ("open", "token")),
+    "egress_allow": _networks,
     "workers": lambda n, v: _int(n, v, 1),
     "threads": lambda n, v: _int(n, v, 1),
     "access_token_ttl": lambda n, v: _int(n, v, 30),

@@ -198,3 +198,17 @@ def revoke(rp: RelyingParty, token: str, hint: str | None = None, at: str | None
     with rp.oauth() as client:
         return client.revoke_token(_endpoint(rp, "revocation_endpoint", "/revoke", at), token=token,
                                    token_type_hint=hint)
+
+
+def register(issuer: str, metadata: dict[str, Any], token: str | None = None, at: str | None = None) -> httpx.Response:
+    """POST a registration request (RFC 7591 §3.1), to the discovered endpoint or the same path on `at`."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    endpoint = (at + "/register") if at else httpx.get(issuer + "/.well-known/openid-configuration").json()["registration_endpoint"]
+    return httpx.post(endpoint, json=metadata, headers=headers)
+
+
+def registered_rp(issuer: str, response: httpx.Response, scope: str = "openid profile email phone") -> RelyingParty:
+    """A relying party configured from a successful registration response."""
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return RelyingParty(issuer, body["client_id"], body.get("client_secret"), body["redirect_uris"][0], scope)

@@ -1,4 +1,5 @@
-"""`yihao clients create …`: register a relying party; the secret is printed once."""
+"""`yihao clients create …`: register a relying party; the secret is printed once.
+`yihao clients iat …`: an initial access token for dynamic registration (RFC 7591 §3)."""
 from __future__ import annotations
 
 import argparse
@@ -41,6 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="may receive the whole ID number in verified_claims, after the person consents")
     create.add_argument("--json", action="store_true", help="print client_id (and client_secret) as JSON")
     create.set_defaults(run=run_create)
+    iat = verbs.add_parser("iat", help="issue an initial access token for dynamic client registration")
+    iat.add_argument("--uses", type=int, default=1, help="registrations it allows (default 1: single use)")
+    iat.add_argument("--ttl", type=int, default=86400, help="seconds until it expires (default 86400)")
+    iat.add_argument("--public-subject", action="store_true",
+                     help="clients registered with it may ask for subject_type public (default: pairwise only)")
+    iat.add_argument("--json", action="store_true", help="print the token and its expiry as JSON")
+    iat.set_defaults(run=run_iat)
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -68,4 +76,27 @@ def run_create(args: argparse.Namespace) -> int:
         print("\n".join(f"{k}: {v}" for k, v in out.items()))
         if secret:
             print("(the secret is shown only this once)")
+    return 0
+
+
+def run_iat(args: argparse.Namespace) -> int:
+    from idp.registration import iat
+
+    if args.uses < 1 or args.ttl < 1:
+        print("yihao: --uses and --ttl must be at least 1", file=sys.stderr)
+        return 1
+    _settings, core = open_core()
+    try:
+        token, expires_at = iat.issue(core.engine, uses=args.uses, ttl=args.ttl,
+                                      allow_public_subject=args.public_subject)
+        events.record(events.INITIAL_ACCESS_TOKEN_ISSUED, actor="cli", uses=args.uses, ttl=args.ttl,
+                      public_subject=args.public_subject)
+    finally:
+        core.close()
+    out = {"initial_access_token": token, "expires_at": expires_at.isoformat(timespec="seconds"), "uses": args.uses}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print("\n".join(f"{k}: {v}" for k, v in out.items()))
+        print("(the token is shown only this once; send it as Authorization: Bearer to the registration endpoint)")
     return 0

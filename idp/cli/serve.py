@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.demo:
         os.environ["YIHAO_DEMO"] = "true"  # the workers read the same environment
+        os.environ.setdefault("YIHAO_REGISTRATION", "open")  # the demo lets any app register itself
     settings, core = open_core()
     try:
         core.keys.ensure()
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Yihao OpenID Provider: {settings.issuer} (listening on {settings.bind}, "
           f"{'embedded' if settings.embedded else 'production'} mode, {settings.workers} worker(s))", flush=True)
     print(f"  discovery: {settings.issuer}/.well-known/openid-configuration", flush=True)
+    print(f"  client registration: {settings.issuer}/register ({settings.registration})", flush=True)
     if credentials:
         print(f"  demo relying party: {settings.issuer}/demo", flush=True)
         print(f"  demo citizen: username {credentials.username}  password {credentials.password}"

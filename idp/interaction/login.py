@@ -13,7 +13,7 @@ from idp.authn import acr
 from idp.claims import consent_scope
 from idp.endpoints.params import BadRequest, form_items
 from idp.interaction.pages import duration, render
-from idp.interaction.web import browser_cookie, outcome_response, page_locale
+from idp.interaction.web import browser_cookie, origin, outcome_response, page_locale
 from idp.logout import propagate_logout
 from idp.metrics import LOGINS
 from idp.oauth.flow import error_page
@@ -46,7 +46,10 @@ def _page(request: Request, uid: str, record: dict[str, Any], message: str | Non
     if record["s"] == "consent":
         scope = consent_scope(client, params) if client else ""
         context["scopes"] = [s for s in scope.split() if s != "openid"] or ["openid"]
-        return render(request, "consent.html", context, locale=interaction_locale(request, record), status=status)
+        # OIDC Registration §2: the client's own logo and links, shown to the person deciding
+        context.update({k: getattr(client, k, None) for k in ("logo_uri", "policy_uri", "tos_uri", "client_uri")})
+        logo = (origin(client.logo_uri),) if client and client.logo_uri else ()
+        return render(request, "consent.html", context, locale=interaction_locale(request, record), status=status, img_src=logo)
     return render(request, "login.html", context, locale=interaction_locale(request, record), status=status)
 
 

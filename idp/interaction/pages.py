@@ -50,8 +50,9 @@ def negotiate(request: Request, default: str, ui_locales: str | None = None) -> 
 
 
 def render(request: Request, template: str, context: dict[str, Any], *, locale: str, status: int = 200,
-           form_action: str | None = None, frame_src: tuple[str, ...] = ()) -> HTMLResponse:
-    """The page in `locale`; `form_action` and `frame_src` widen the CSP for this response only."""
+           form_action: str | None = None, frame_src: tuple[str, ...] = (),
+           img_src: tuple[str, ...] = ()) -> HTMLResponse:
+    """The page in `locale`; `form_action`, `frame_src` and `img_src` widen the CSP for this response only."""
     nonce = random_token(16)
     other = "en" if locale == "zh-CN" else "zh-CN"
     query = {k: v for k, v in request.query_params.items() if k != "lang"} | {"lang": other}
@@ -61,7 +62,7 @@ def render(request: Request, template: str, context: dict[str, Any], *, locale: 
         t=lambda key, **values: translate(locale, key, **values),
         has=lambda key: key in catalogue(locale),
     )
-    csp = (f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; "
+    csp = (f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:{''.join(' ' + src for src in img_src)}; "
            f"frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"
            + (f" {form_action}" if form_action else "")
            + (f"; frame-src {' '.join(frame_src)}" if frame_src else ""))

@@ -6,6 +6,7 @@ from idp.models.audit import AuditEvent
 from idp.models.client import Client
 from idp.models.consent import Consent
 from idp.models.keys import SigningKey
+from idp.models.registration import InitialAccessToken
 from idp.models.tokens import LogoutDelivery, RefreshToken
 
-__all__ = ["Account", "AuditEvent", "Client", "Consent", "LogoutDelivery", "RefreshToken", "SigningKey"]
+__all__ = ["Account", "AuditEvent", "Client", "Consent", "InitialAccessToken", "LogoutDelivery", "RefreshToken", "SigningKey"]

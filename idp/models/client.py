@@ -34,5 +34,14 @@ class Client(SQLModel, table=True):
     frontchannel_logout_session_required: bool = False
     # An administrator allowed this client the whole ID number (still only after the person consents).
     release_id_number: bool = False
+    # Dynamic registration (RFC 7591/7592, OIDC Registration 1.0)
+    application_type: str = Field(default="web", max_length=16)  # web | native
+    registration_access_digest: str | None = Field(default=None, max_length=128)  # None: not self-registered
+    sector_identifier_uri: str | None = Field(default=None, max_length=1024)
+    client_uri: str | None = Field(default=None, max_length=1024)
+    logo_uri: str | None = Field(default=None, max_length=1024)
+    policy_uri: str | None = Field(default=None, max_length=1024)
+    tos_uri: str | None = Field(default=None, max_length=1024)
+    contacts: list[str] = json_list()
     created_at: datetime = when()
     updated_at: datetime = when()

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import anyio
 import pytest
 
 from idp.app import create_app
@@ -103,3 +105,38 @@ def browser() -> Iterator[Browser]:
     b = Browser()
     yield b
     b.close()
+
+
+@dataclass
+class Documents:
+    """A web server on loopback serving what a test publishes: sector documents, logos, slow answers."""
+
+    url: str
+    pages: dict[str, tuple[int, bytes, float]]
+
+    def publish(self, body: object, status: int = 200, delay: float = 0.0) -> str:
+        path = f"/{uuid.uuid4().hex}.json"
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.pages[path] = (status, raw, delay)
+        return self.url + path
+
+
+@pytest.fixture(scope="session")
+def documents() -> Iterator[Documents]:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    pages: dict[str, tuple[int, bytes, float]] = {}
+
+    async def page(request: Request) -> Response:
+        status, body, delay = pages.get(request.url.path, (404, b"", 0.0))
+        if delay:
+            await anyio.sleep(delay)
+        return Response(body, status_code=status, media_type="application/json")
+
+    app = Starlette(routes=[Route("/healthz", page), Route("/{name}", page)])
+    pages["/healthz"] = (200, b"{}", 0.0)
+    with ThreadServer(app, free_port()) as server:
+        yield Documents(server.url, pages)
