@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import time
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ from sqlalchemy import text
 
 from idp.registration import iat
 from tests.idp.conftest import Documents, Person, Provider, WorkerFactory
+from tests.live import yihao
 from tests.rp import Browser, callback_params, register, registered_rp, tokens_after_login
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
@@ -389,3 +392,17 @@ def test_a_deleted_client_can_neither_be_read_nor_used(provider: Provider, open_
     assert token.status_code == 401 and token.json()["error"] == "invalid_client"
     page = httpx.get(rp.authorization().url)
     assert page.status_code == 400 and "client_id is not registered" in page.text
+
+
+def test_yihao_clients_iat_prints_a_token_that_registers_as_many_clients_as_it_allows(provider: Provider) -> None:
+    settings = provider.core.settings
+    env = {"YIHAO_DATABASE_URL": settings.database_url, "YIHAO_MASTER_KEY": settings.master_key,
+           "YIHAO_VAR_DIR": str(settings.var_dir), "YIHAO_LOG_LEVEL": "WARNING"}
+    result = yihao(env, "clients", "iat", "--uses", "2", "--ttl", "600", "--json")
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["uses"] == 2 and printed["expires_at"] > datetime.now(timezone.utc).isoformat()
+    token = printed["initial_access_token"]
+    assert [register(provider.url, _metadata(), token=token).status_code for _ in range(3)] == [201, 201, 401]
+    refused = yihao(env, "clients", "iat", "--uses", "0")
+    assert refused.returncode == 1 and refused.stderr.strip() == "yihao: --uses and --ttl must be at least 1"
