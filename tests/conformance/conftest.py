@@ -68,6 +68,22 @@ class Suite:
         tokens = rp.fetch_token(returned["code"], auth.verifier)
         return auth, tokens, id_token_claims(rp, tokens, auth.nonce)
 
+    def signed_in_again(self, rp: RelyingParty, **params: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A request that must show the sign-in page although a session exists; tokens and ID token claims."""
+        auth = rp.authorization(**params)
+        page = self.browser.follow(self.browser.get(auth.url), rp.redirect_uri)
+        assert 'name="password"' in page.text, "expected the person to be asked to sign in again"
+        response = self.browser.login(str(page.url), self.person.username, self.person.password,
+                                      stop_at=rp.redirect_uri)
+        tokens = rp.fetch_token(authorization_response(self.op, response, auth)["code"], auth.verifier)
+        return tokens, id_token_claims(rp, tokens, auth.nonce)
+
+    def silently(self, rp: RelyingParty, **params: str) -> dict[str, Any]:
+        """A request answered at once from the session, no page shown; the ID token's claims."""
+        auth = rp.authorization(**params)
+        code = authorization_response(self.op, self.browser.get(auth.url), auth)["code"]
+        return id_token_claims(rp, rp.fetch_token(code, auth.verifier), auth.nonce)
+
 
 def authorization_response(op: Provider, response: httpx.Response, auth: AuthRequest) -> dict[str, str]:
     """The suite's checks on the authorization response: a redirect, state echoed, iss (RFC 9207)."""

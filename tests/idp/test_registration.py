@@ -11,10 +11,15 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlmodel import Session
 
+from idp.backchannel import Outbox
+from idp.models import LogoutDelivery
+
+from idp.clients import AUTH_METHODS, GRANT_TYPES
 from idp.registration import iat
 from tests.idp.conftest import Documents, Person, Provider, WorkerFactory
-from tests.live import yihao
+from tests.live import free_port, yihao
 from tests.rp import Browser, callback_params, register, registered_rp, tokens_after_login
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
@@ -97,6 +102,7 @@ def test_a_refused_registration_does_not_spend_the_initial_access_token(provider
     assert register(provider.url, _metadata(), token=token).status_code == 201
 
 
+# Lists of what is supported are read from the tables other features extend.
 REFUSALS = [
     pytest.param({"redirect_uris": ["https://rp.example.gov.cn/cb#frag"]}, "invalid_redirect_uri",
                  "redirect_uri 'https://rp.example.gov.cn/cb#frag' must not contain a fragment", id="fragment"),
@@ -120,16 +126,15 @@ REFUSALS = [
     pytest.param({"response_types": ["code", "id_token"]}, "invalid_client_metadata",
                  "response_type 'id_token' is not supported (supported: code)", id="response-type"),
     pytest.param({"grant_types": ["implicit"]}, "invalid_client_metadata",
-                 "grant_type 'implicit' is not supported (supported: authorization_code, refresh_token, "
-                 "client_credentials)", id="grant-type"),
+                 f"grant_type 'implicit' is not supported (supported: {', '.join(GRANT_TYPES)})", id="grant-type"),
     pytest.param({"grant_types": ["refresh_token"]}, "invalid_client_metadata",
                  "grant_types must include authorization_code: response_types code needs it (RFC 7591 §2.1)",
                  id="code-without-its-grant"),
     pytest.param({"token_endpoint_auth_method": "none", "grant_types": ["authorization_code", "client_credentials"]},
                  "invalid_client_metadata", "a public client cannot use client_credentials", id="public-machine"),
     pytest.param({"token_endpoint_auth_method": "tls_client_auth"}, "invalid_client_metadata",
-                 "token_endpoint_auth_method 'tls_client_auth' is not supported (supported: client_secret_basic, "
-                 "client_secret_post, none)", id="auth-method"),
+                 f"token_endpoint_auth_method 'tls_client_auth' is not supported (supported: {', '.join(AUTH_METHODS)})",
+                 id="auth-method"),
     pytest.param({"id_token_signed_response_alg": "none"}, "invalid_client_metadata",
                  "id_token_signed_response_alg none is not supported: this provider always signs "
                  "(supported: RS256, ES256, EdDSA)", id="alg-none"),
@@ -406,3 +411,27 @@ def test_yihao_clients_iat_prints_a_token_that_registers_as_many_clients_as_it_a
     assert [register(provider.url, _metadata(), token=token).status_code for _ in range(3)] == [201, 201, 401]
     refused = yihao(env, "clients", "iat", "--uses", "0")
     assert refused.returncode == 1 and refused.stderr.strip() == "yihao: --uses and --ttl must be at least 1"
+
+
+def test_a_self_registered_back_channel_uri_is_checked_again_at_delivery(provider: Provider,
+                                                                         another_worker: WorkerFactory) -> None:
+    """Registered where loopback was allowed (the demo), delivered by a worker where it is not: refused
+    before any connection; an administrator's client with the same URI is simply tried."""
+    uri = f"http://127.0.0.1:{free_port()}/logout"
+    registered = register(provider.url, _metadata(backchannel_logout_uri=uri), at=another_worker(registration="open", demo=True))
+    admins, _ = provider.core.clients.create(name="city app", redirect_uris=[f"https://{_host()}/cb"],
+                                             backchannel_logout_uri=uri)
+    rows = [LogoutDelivery(client_id=client_id, uri=uri, sub="s", sid="x", jti=uuid.uuid4().hex)
+            for client_id in (registered.json()["client_id"], admins.client_id)]
+    ids = [row.id for row in rows]
+    with Session(provider.core.engine) as session, session.begin():
+        session.add_all(rows)
+    outbox = Outbox(provider.core)
+    try:
+        outbox.deliver_due()
+    finally:
+        outbox.close()
+    with Session(provider.core.engine) as session:
+        errors = [session.get(LogoutDelivery, row_id).last_error for row_id in ids]  # type: ignore[union-attr]
+    assert errors == [f"backchannel_logout_uri {uri!r} points to a loopback address (127.0.0.1), which this "
+                      "provider does not call", "ConnectError"]
