@@ -66,6 +66,8 @@ async def userinfo(request: Request) -> Response:
         claims, account_id = found
         if account_id is None or core.settings.issuer not in audience(claims):  # a client's own token, or one for an API
             return _challenge("invalid_token", "the access token was not issued for userinfo")
+        if core.clients.get(str(claims.get("client_id"))) is None:  # RFC 7592 §2.3: a deleted client's tokens end
+            return _challenge("invalid_token", "the access token is invalid, expired or revoked")
         scopes = set(str(claims.get("scope", "")).split())
         if "openid" not in scopes:  # RFC 6750 §3.1: a valid token without the scope needed is 403
             return _challenge("insufficient_scope", "the access token was not issued for the openid scope", 403,

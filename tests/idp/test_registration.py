@@ -5,6 +5,7 @@ import ipaddress
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
@@ -93,6 +94,13 @@ def test_an_expired_initial_access_token_is_refused(provider: Provider) -> None:
     token, _ = iat.issue(provider.core.engine, ttl=1)
     time.sleep(1.2)
     assert register(provider.url, _metadata(), token=token).status_code == 401
+
+
+def test_of_concurrent_registrations_with_the_last_use_exactly_one_succeeds(provider: Provider) -> None:
+    token, _ = iat.issue(provider.core.engine)
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: register(provider.url, _metadata(), token=token).status_code, range(6)))
+    assert sorted(statuses) == [201, 401, 401, 401, 401, 401]
 
 
 def test_a_refused_registration_does_not_spend_the_initial_access_token(provider: Provider) -> None:
@@ -384,10 +392,13 @@ def test_a_bad_update_is_refused_and_changes_nothing(provider: Provider, open_at
                                                                 "client_secret_expires_at")}
 
 
-def test_a_deleted_client_can_neither_be_read_nor_used(provider: Provider, open_at: str) -> None:
+def test_a_deleted_client_can_neither_be_read_nor_used(provider: Provider, open_at: str, person: Person) -> None:
     registration = register(provider.url, _metadata(), at=open_at)
     uri, auth, body = _manage(registration)
+    tokens, _nonce = tokens_after_login(registered_rp(provider.url, registration), person.username, person.password)
     assert httpx.delete(uri, headers=auth).status_code == 204
+    gone = registered_rp(provider.url, registration).userinfo(tokens["access_token"])
+    assert gone.status_code == 401 and gone.json()["error"] == "invalid_token"
     assert httpx.get(uri, headers=auth).status_code == 401
     assert provider.core.clients.get(body["client_id"]) is None
     rp = registered_rp(provider.url, registration)
