@@ -21,7 +21,7 @@ from idp.clients import AUTH_METHODS, GRANT_TYPES
 from idp.registration import iat
 from tests.idp.conftest import Documents, Person, Provider, WorkerFactory
 from tests.live import free_port, yihao
-from tests.rp import Browser, callback_params, register, registered_rp, tokens_after_login
+from tests.rp import Browser, register, registered_rp, tokens_after_login
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 
