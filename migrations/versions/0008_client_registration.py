@@ -1,7 +1,7 @@
 """client registration: RFC 7591/7592 metadata on clients, initial access tokens
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0011
 Create Date: 2026-11-21
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
