@@ -21,7 +21,8 @@ ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access", "enterprise")
 NOT_BY_DEFAULT = ("offline_access", "enterprise")  # a client is registered with these only when asked
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE)
 
 
 class ClientInputError(ValueError):
@@ -56,6 +57,7 @@ class RegisteredClient(ClientMixin):
     frontchannel_logout_uri: str | None = None
     frontchannel_logout_session_required: bool = False
     release_id_number: bool = False
+    dpop_bound_access_tokens: bool = False
 
     @property
     def public(self) -> bool:
@@ -96,10 +98,13 @@ class RegisteredClient(ClientMixin):
 _COPIED = ("userinfo_signed_response_alg", "access_token_signed_response_alg", "default_resource",
            "session_refresh_tokens", "backchannel_logout_uri", "backchannel_logout_session_required",
            "frontchannel_logout_uri", "frontchannel_logout_session_required", "release_id_number")
+           "frontchannel_logout_uri", "frontchannel_logout_session_required", "dpop_bound_access_tokens")
 
 
 def _registered(row: Client) -> RegisteredClient:
-    sector = row.sector_identifier or (urlsplit(row.redirect_uris[0]).hostname or "" if row.redirect_uris else "")
+    # OIDC Core §8.1: the sector is the redirect host; a client without one (a kiosk) is its own sector
+    sector = row.sector_identifier or (urlsplit(row.redirect_uris[0]).hostname or "" if row.redirect_uris
+                                       else row.client_id)
     return RegisteredClient(
         client_id=row.client_id,
         name=row.name,
@@ -210,12 +215,14 @@ class ClientRegistry:
                backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = False,
                frontchannel_logout_uri: str | None = None, frontchannel_logout_session_required: bool = False,
                release_id_number: bool = False,
+               dpop_bound_access_tokens: bool = False,
                ) -> tuple[RegisteredClient, str | None]:
         """Register a client; returns it and its secret (None for public clients), shown this once."""
         grant_types = list(grant_types or ["authorization_code"])
         if not name.strip():
             raise ClientInputError("name must not be empty")
-        if grant_types != ["client_credentials"] and not redirect_uris:
+        # only the redirect-based grant needs a redirect URI (a kiosk or a service has none)
+        if "authorization_code" in grant_types and not redirect_uris:
             raise ClientInputError("at least one redirect_uri is required")
         unknown = [g for g in grant_types if g not in GRANT_TYPES]
         if unknown:
@@ -264,6 +271,7 @@ class ClientRegistry:
             frontchannel_logout_uri=frontchannel_logout_uri,
             frontchannel_logout_session_required=frontchannel_logout_session_required,
             release_id_number=release_id_number,
+            dpop_bound_access_tokens=dpop_bound_access_tokens,
         )
         with self._sessions() as session, session.begin():
             if session.get(Client, row.client_id) is not None:

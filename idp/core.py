@@ -12,6 +12,7 @@ from idp.authn.password import Passwords
 from idp.clients import ClientRegistry
 from idp.consents import Consents
 from idp.crypto import MasterKey, load_master_key
+from idp.dpop import DPoP
 from idp.grants.authorization_code import AuthorizationCodeGrant, PkceS256
 from idp.grants.client_credentials import ClientCredentialsGrant
 from idp.grants.refresh_token import RefreshTokenGrant
@@ -50,6 +51,7 @@ class Core:
     population: PopulationRegistry
     entities: LegalEntityRegistry
     throttle: Throttle
+    dpop: DPoP
     audit: events.AuditWriter | None = None
     verification: Verification = field(init=False)  # real-name verification (sign-up, L1 → L2)
     enterprises: Enterprises = field(init=False)  # enterprise accounts and who acts for them
@@ -90,7 +92,8 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
                 issuer=issuer, refresh=refresh, server=server, vault=vault, identities=Identities(engine, vault),
                 population=open_population_registry(settings, engine, vault),
                 entities=open_legal_entity_registry(engine, vault), throttle=Throttle.from_settings(store, settings),
-                audit=audit)
+                audit=audit, dpop=DPoP(store, master.derive("dpop-nonce"), max_age=settings.dpop_proof_max_age,
+                                       require_nonce=settings.dpop_nonce))
     core.verification = server.verification = Verification(core)
     core.enterprises = server.enterprises = Enterprises(core)
     server.consents, server.trust_framework = core.consents, settings.trust_framework

@@ -10,6 +10,7 @@ from idp import verified_claims
 from idp.authn import acr
 from idp.claims import CLAIM_SCOPE
 from idp.clients import ID_TOKEN_ALGS, SUPPORTED_SCOPES
+from idp.dpop import ALGS as DPOP_ALGS
 from idp.settings import Settings
 from realname.enterprises import ENTERPRISE_CLAIM
 
@@ -35,6 +36,7 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
                              "at_hash", *CLAIM_SCOPE, verified_claims.CLAIM, "act", ENTERPRISE_CLAIM],
         "claims_parameter_supported": True,

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from idp import events
 from idp.core import Core
+from idp.dpop import DPoPError
 from idp.events import address_var
 from idp.endpoints.params import BadRequest, form_items, oauth_error, query_items
 from idp.oauth.requests import OAuthRequest
@@ -114,7 +115,16 @@ def _guarded(handle: Callable[[Core, OAuthRequest], OAuthResponse]) -> Callable[
 
 
 def _token(core: Core, oauth: OAuthRequest) -> OAuthResponse:
-    return core.server.create_token_response(oauth)
+    values = oauth.headers.getlist("dpop")
+    # RFC 9449 §8.2: whoever sends proofs gets the current nonce with every answer
+    nonce = [("DPoP-Nonce", core.dpop.nonce())] if values else []
+    try:
+        proof = core.dpop.check(values, "POST", oauth.uri)
+    except DPoPError as refused:
+        return 400, {"error": refused.error, "error_description": refused.description}, nonce
+    oauth.dpop_jkt = proof.jkt if proof else None
+    status, body, headers = core.server.create_token_response(oauth)
+    return status, body, headers + nonce
 
 
 def _is_jwt(token: str) -> bool:
@@ -133,16 +143,18 @@ def _introspect(core: Core, oauth: OAuthRequest) -> OAuthResponse:
         if found is None:
             return 200, {"active": False}, []
         claims = found[0]
-        body = {"active": True, "token_type": "Bearer"}
+        # RFC 9449 §6.2: a DPoP-bound token shows its confirmation (cnf.jkt)
+        body = {"active": True, "token_type": "DPoP" if "cnf" in claims else "Bearer"}
         body |= {k: claims[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti",
-                                        "auth_time", "acr") if k in claims}
+                                        "auth_time", "acr", "cnf") if k in claims}
         return 200, body, []
     family = core.refresh.find(token)
     if family is None or family.client_id != client.client_id:
         return 200, {"active": False}, []
     return 200, {"active": True, "token_type": "refresh_token", "scope": family.scope, "client_id": family.client_id,
                  "sub": core.issuer.subject(client, family.account_id), "iss": core.settings.issuer,
-                 "iat": int(family.issued_at.timestamp()), "exp": int(family.expires_at.timestamp())}, []
+                 "iat": int(family.issued_at.timestamp()), "exp": int(family.expires_at.timestamp()),
+                 **({"cnf": {"jkt": family.dpop_jkt}} if family.dpop_jkt else {})}, []
 
 
 @_guarded

@@ -34,5 +34,6 @@ class Client(SQLModel, table=True):
     frontchannel_logout_session_required: bool = False
     # An administrator allowed this client the whole ID number (still only after the person consents).
     release_id_number: bool = False
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request must carry a DPoP proof
     created_at: datetime = when()
     updated_at: datetime = when()

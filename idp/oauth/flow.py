@@ -31,9 +31,10 @@ RESPONSE_MODES = {"query", "form_post"}
 UNSUPPORTED = {"request": "request_not_supported", "request_uri": "request_uri_not_supported",
                "registration": "registration_not_supported"}
 MAX_AGE = re.compile(r"[0-9]{1,9}")
+JKT = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url SHA-256 thumbprint (RFC 7638)
 SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age",
           "code_challenge", "code_challenge_method", "response_mode", "id_token_hint", "login_hint", "ui_locales",
-          "claims", "acr_values")
+          "claims", "acr_values", "dpop_jkt")
 
 
 @dataclass
@@ -141,6 +142,8 @@ class Flow:
         max_age = params.get("max_age")
         if max_age is not None and not MAX_AGE.fullmatch(max_age):  # str.isdigit() would take "²"
             raise AuthorizationError("invalid_request", "max_age must be a non-negative integer")
+        if "dpop_jkt" in params and not JKT.fullmatch(params["dpop_jkt"]):  # RFC 9449 §10
+            raise AuthorizationError("invalid_request", "dpop_jkt must be a base64url SHA-256 JWK thumbprint")
         if len(params.get("nonce", "")) > 512 or len(params.get("state", "")) > 2048:
             raise AuthorizationError("invalid_request", "nonce or state is too long")
         hint_sub = self._id_token_hint(params.get("id_token_hint"), client)
