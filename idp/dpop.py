@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from joserfc import jws
 from joserfc.errors import JoseError
+from joserfc.jws import JWSRegistry
 from joserfc.jwk import JWKRegistry
 
 from idp.crypto import b64u, b64u_decode, digest, equal
@@ -36,6 +37,16 @@ NONCE_WINDOW = 300  # a nonce is accepted in its window and the next one: 5 to 1
 FUTURE_LEEWAY = 5  # seconds a client's clock may run ahead
 
 warnings.filterwarnings("ignore", message="EdDSA is deprecated")  # RFC 9864 names it; clients still use it
+
+
+def _registry(alg: str) -> JWSRegistry:
+    registry = JWSRegistry(algorithms=[alg])
+    registry.max_header_length = 2048  # the header carries the public key: a 4096-bit RSA modulus fits
+    registry.max_payload_length = MAX_PROOF
+    return registry
+
+
+REGISTRIES = {alg: _registry(alg) for alg in ALGS}
 
 
 class DPoPError(Exception):
@@ -154,7 +165,7 @@ class DPoP:
             raise DPoPError("the DPoP proof uses a critical header extension")
         try:
             key = JWKRegistry.import_key(jwk)
-            verified = jws.deserialize_compact(proof, key, algorithms=[alg])
+            verified = jws.deserialize_compact(proof, key, registry=REGISTRIES[alg])
             claims = json.loads(verified.payload)
         except (JoseError, ValueError, TypeError):
             raise DPoPError("the DPoP proof signature does not verify") from None
