@@ -97,8 +97,8 @@ class RegisteredClient(ClientMixin):
 # Metadata copied unchanged from the row to the cached client.
 _COPIED = ("userinfo_signed_response_alg", "access_token_signed_response_alg", "default_resource",
            "session_refresh_tokens", "backchannel_logout_uri", "backchannel_logout_session_required",
-           "frontchannel_logout_uri", "frontchannel_logout_session_required", "release_id_number")
-           "frontchannel_logout_uri", "frontchannel_logout_session_required", "dpop_bound_access_tokens")
+           "frontchannel_logout_uri", "frontchannel_logout_session_required", "release_id_number",
+           "dpop_bound_access_tokens")
 
 
 def _registered(row: Client) -> RegisteredClient:

@@ -238,10 +238,12 @@ class DPoPKey:
             return response.json().get("error") == "use_dpop_nonce"
         return response.status_code == 401 and 'error="use_dpop_nonce"' in response.headers.get("www-authenticate", "")
 
-    def post(self, url: str, data: dict[str, str], auth: tuple[str, str] | None = None) -> httpx.Response:
-        """A token request with a proof, retried once with the server's nonce when it asks (RFC 9449 §8)."""
+    def post(self, url: str, data: dict[str, str], auth: tuple[str, str] | None = None,
+             htu: str | None = None) -> httpx.Response:
+        """A token request with a proof, retried once with the server's nonce when it asks (RFC 9449 §8).
+        `htu` is the endpoint as the issuer names it, when `url` reaches one worker of it directly."""
         for _ in range(2):
-            response = httpx.post(url, data=data, auth=auth, headers={"DPoP": self.proof("POST", url)})
+            response = httpx.post(url, data=data, auth=auth, headers={"DPoP": self.proof("POST", htu or url)})
             if not self._remember(response):
                 break
         return response

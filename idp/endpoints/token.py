@@ -42,7 +42,7 @@ def basic_client_id(value: str | None) -> str | None:
     return unquote(decoded.split(":", 1)[0])
 
 
-async def _read(request: Request, required: str) -> tuple[list[tuple[str, str]], str | None]:
+async def _read(request: Request, required: str | None) -> tuple[list[tuple[str, str]], str | None]:
     """The parameters, and the client id they claim (Basic header, else `client_id`)."""
     if query_items(request):
         raise BadRequest("parameters belong in the body, not the query string")
@@ -53,7 +53,7 @@ async def _read(request: Request, required: str) -> tuple[list[tuple[str, str]],
         if key in seen:  # RFC 6749 §3.2: parameters must not be included more than once
             raise BadRequest(f"parameter {key} is repeated")
         seen.add(key)
-    if required not in seen:  # RFC 6749 §5.2: a missing parameter is invalid_request
+    if required is not None and required not in seen:  # RFC 6749 §5.2: a missing parameter is invalid_request
         raise BadRequest(f"{required} is required")
     return items, basic or dict(items).get("client_id")
 
@@ -65,7 +65,7 @@ def _respond(status: int, body: Any, headers: list[tuple[str, str]]) -> Response
     return Response(json_body(body), status_code=status, headers=merged, media_type="application/json")
 
 
-def _endpoint(required: str, handle: Callable[[Core, OAuthRequest], OAuthResponse]) -> Callable[..., Any]:
+def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuthResponse]) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
         core: Core = request.app.state.core
         try:
@@ -176,6 +176,13 @@ def _revoke(core: Core, oauth: OAuthRequest) -> OAuthResponse:
     return 200, {}, []
 
 
+@_guarded
+def _device_authorization(core: Core, oauth: OAuthRequest) -> OAuthResponse:
+    """RFC 8628 §3.1: codes for a device; the client authenticates as at the token endpoint."""
+    return core.server.create_endpoint_response("device_authorization", oauth)
+
+
 token = _endpoint("grant_type", _token)
+device_authorization = _endpoint(None, _device_authorization)
 introspect = _endpoint("token", _introspect)
 revoke = _endpoint("token", _revoke)

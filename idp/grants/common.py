@@ -64,11 +64,13 @@ class ClientScopes:
     request: object
 
     def validate_requested_scope(self) -> None:
-        scope = self.request.payload.scope  # type: ignore[attr-defined]
-        client: RegisteredClient = self.request.client  # type: ignore[attr-defined]
-        unknown = set(scope_to_list(scope) or ()) - USER_SCOPES - client.allowed_scopes
-        if unknown:
-            raise InvalidScopeError()
+        check_scope(self.request.client, self.request.payload.scope)  # type: ignore[attr-defined]
+
+
+def check_scope(client: RegisteredClient, scope: str | None) -> None:
+    """Requested scopes must be OpenID Connect scopes or scopes the client is registered for."""
+    if set(scope_to_list(scope) or ()) - USER_SCOPES - client.allowed_scopes:
+        raise InvalidScopeError()
 
 
 def requested_resources(client: RegisteredClient, values: Iterable[str]) -> tuple[str, ...]:
