@@ -187,22 +187,23 @@ def test_the_code_page_needs_its_csrf_token(provider: Provider, browser: Browser
     assert response.status_code == 403 and "This page has expired" in response.text
 
 
-def test_guessing_user_codes_is_throttled_per_address(provider: Provider, kiosk: Kiosk) -> None:
+def test_guessing_user_codes_locks_the_address(provider: Provider, kiosk: Kiosk,
+                                               another_worker: WorkerFactory) -> None:
+    worker = another_worker(throttle_address_failures=3)
     # a guesser of its own: another loopback address, so its count is nobody else's
     address = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
     guesser = Browser()
     guesser.http = httpx.Client(transport=httpx.HTTPTransport(local_address=address), follow_redirects=False)
     try:
-        token = parse_form(guesser.get(provider.url + "/device").text)["csrf_token"]
+        token = parse_form(guesser.get(worker + "/device").text)["csrf_token"]
 
         def guess(code: str) -> httpx.Response:
-            return guesser.http.post(provider.url + "/device?lang=en", data={"csrf_token": token, "user_code": code})
+            return guesser.http.post(worker + "/device?lang=en", data={"csrf_token": token, "user_code": code})
 
-        statuses = [guess("BCDF-BCDF").status_code for _ in range(10)]
-        assert statuses == [400] * 10
-        right = kiosk.authorize()["user_code"]
-        blocked = guess(right)  # even the right code, once the address has guessed too often
-        assert blocked.status_code == 429 and "Too many wrong codes" in blocked.text
+        assert [guess("BCDF-BCDF").status_code for _ in range(3)] == [400, 400, 429]  # the third starts the lock
+        blocked = guess(kiosk.authorize()["user_code"])  # even the right code, while the address is locked
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+        assert "Too many wrong codes from this network" in blocked.text
     finally:
         guesser.close()
 
