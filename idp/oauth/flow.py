@@ -221,24 +221,24 @@ class Flow:
             return self._interaction(items, browser_id, device.client_id, "consent", _authentication(session), device)
         return self._interaction(items, browser_id, device.client_id, "login", None, device)
 
-    def _finish_device(self, record: dict[str, Any], auth: Authentication | None) -> Outcome:
-        """Give the polling device the person's answer: approval (`auth`) or denial."""
+    def _finish_device(self, record: dict[str, Any], auth: Authentication, approved: bool) -> Outcome:
+        """Give the polling device the person's answer."""
         device = DeviceRequest(*record["d"])
         client = self.core.clients.get(device.client_id)
         if client is None:
             return error_page("invalid_client", "client_id is not registered")
-        if auth is not None:
+        if approved:
             try:
                 auth = for_request(dict(record["p"]), client, auth, self.core.issuer.subject(client, auth.account_id))
             except Unmet as unmet:
                 return error_page(unmet.error, unmet.description)
-        if not self.core.devices.answer(device, auth):
+        if not self.core.devices.answer(device, auth if approved else None):
             return error_page("expired_token", "this code has expired or was already used; start again on the device")
-        if auth is not None:
+        if approved:
             self.core.sessions.join(auth.sid, client.client_id, auth.grant_id)  # told, and revoked, at logout
-        events.record(events.DEVICE_AUTHORIZED if auth else events.DEVICE_DENIED, outcome="success" if auth else "failure",
-                      subject=auth.account_id if auth else None, client_id=client.client_id)
-        return Outcome(page="device_done.html", context={"approved": auth is not None, "client_name": client.name})
+        events.record(events.DEVICE_AUTHORIZED if approved else events.DEVICE_DENIED,
+                      outcome="success" if approved else "failure", subject=auth.account_id, client_id=client.client_id)
+        return Outcome(page="device_done.html", context={"approved": approved, "client_name": client.name})
 
     # -- resuming ----------------------------------------------------------------------------
     def load_interaction(self, uid: str, browser_id: str | None) -> dict[str, Any] | None:
@@ -307,7 +307,7 @@ class Flow:
         if "d" in record:  # a device's request: the answer goes to the polling device
             if approved:
                 self.core.consents.grant(auth.account_id, client.client_id, consent_scope(client, params))
-            return self._finish_device(record, auth if approved else None)
+            return self._finish_device(record, auth, approved)
         if not approved:
             return self.respond(params["redirect_uri"], params, [("error", "access_denied"),
                                                                  ("error_description", "the end-user denied the request")])

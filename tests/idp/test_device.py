@@ -11,7 +11,9 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from idp import events
 from idp.clients import DEVICE_CODE
 from idp.device import USER_CODE_ALPHABET, normalize_user_code
 from tests.idp.conftest import Person, Provider, WorkerFactory
@@ -120,12 +122,46 @@ def test_the_consent_page_shows_the_code_the_person_typed(provider: Provider, ki
     assert parse_form(consent.text)["action"].endswith("/consent")
 
 
-def test_a_person_who_denies_leaves_the_kiosk_with_access_denied(kiosk: Kiosk, person: Person,
+def test_a_person_signed_in_on_the_phone_goes_straight_to_consent(provider: Provider, kiosk: Kiosk, person: Person,
+                                                                   browser: Browser) -> None:
+    approve_on_phone(browser, kiosk.authorize()["verification_uri_complete"], person)  # signs in
+    codes = kiosk.authorize()
+    page = browser.get(codes["verification_uri_complete"])
+    form = parse_form(page.text)
+    consent = browser.follow(browser.http.post(urljoin(str(page.url), form["action"]), data={
+        "csrf_token": form["csrf_token"], "user_code": codes["user_code"]}), "never")
+    assert parse_form(consent.text)["action"].endswith("/consent")  # asked again: consent is never skipped
+    assert f"<strong>{codes['user_code']}</strong>" in consent.text
+    browser.consent(consent, "approve", stop_at="never")
+    wait()
+    assert kiosk.poll(codes["device_code"])["token_type"] == "Bearer"
+
+
+def test_a_user_code_is_answered_once(provider: Provider, kiosk: Kiosk, person: Person, browser: Browser) -> None:
+    codes = kiosk.authorize()
+    approve_on_phone(browser, codes["verification_uri_complete"], person)
+    other = Browser()
+    try:
+        page = other.get(codes["verification_uri_complete"] + "&lang=en")
+        form = parse_form(page.text)
+        again = other.http.post(urljoin(str(page.url), form["action"]),
+                                data={"csrf_token": form["csrf_token"], "user_code": codes["user_code"]})
+        assert again.status_code == 400 and "This code is not valid or has expired" in again.text
+    finally:
+        other.close()
+
+
+def test_a_person_who_denies_leaves_the_kiosk_with_access_denied(provider: Provider, kiosk: Kiosk, person: Person,
                                                                   browser: Browser) -> None:
     codes = kiosk.authorize()
     done = approve_on_phone(browser, codes["verification_uri_complete"], person, action="deny")
     assert done.status_code == 200 and "<h1>设备未登录</h1>" in done.text
     assert refusal(kiosk, codes["device_code"]) == ("access_denied", "the end-user denied the authorization request")
+    events.flush()
+    with provider.core.engine.connect() as conn:
+        denied = conn.execute(text("SELECT subject FROM audit_event WHERE event = 'device.denied' AND client_id = :c"),
+                              {"c": kiosk.client_id}).scalars().all()
+    assert denied == [person.id]
 
 
 def test_polling_too_fast_is_slow_down_on_every_worker(provider: Provider, kiosk: Kiosk) -> None:

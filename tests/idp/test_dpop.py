@@ -131,18 +131,22 @@ def noncing(provider: Provider, key: DPoPKey) -> DPoPKey:
 def test_proof_refusals_at_the_token_endpoint(provider: Provider, noncing: DPoPKey) -> None:
     key, url = noncing, token_url(provider)
     other = ECKey.generate_key("P-256")
-    cases = {
-        "the DPoP proof signature does not verify": key.proof("POST", url, signer=other),
-        "htm does not match the request method POST": key.proof("GET", url),
-        f"htu does not match the request URI {url}": key.proof("POST", provider.url + "/userinfo"),
-        "iat is outside the accepted window; check the client's clock": key.proof("POST", url, iat=int(time.time()) - 120),
-        "iat is missing or not a number": key.proof("POST", url, iat=None),
-        "typ must be dpop+jwt": key.proof("POST", url, header={"typ": "JWT"}),
-        "jwk must not contain a private key": key.proof("POST", url, header={"jwk": key.key.as_dict(private=True)}),
-        "jti must be a unique string of at most 256 characters": key.proof("POST", url, jti=None),
-        "the DPoP proof is not a compact JWS": "not-a-jwt",
-    }
-    for description, proof in cases.items():
+    stale = "iat is outside the accepted window; check the client's clock"
+    cases = [
+        ("the DPoP proof signature does not verify", key.proof("POST", url, signer=other)),
+        ("htm does not match the request method POST", key.proof("GET", url)),
+        (f"htu does not match the request URI {url}", key.proof("POST", provider.url + "/userinfo")),
+        (f"htu does not match the request URI {url}", key.proof("POST", url + "/")),
+        (stale, key.proof("POST", url, iat=int(time.time()) - 120)),
+        (stale, key.proof("POST", url, iat=int(time.time()) + 60)),  # from the future
+        ("iat is missing or not a number", key.proof("POST", url, iat=None)),
+        ("typ must be dpop+jwt", key.proof("POST", url, header={"typ": "JWT"})),
+        ("jwk must not contain a private key", key.proof("POST", url, header={"jwk": key.key.as_dict(private=True)})),
+        ("jwk must be a public EC key for ES256", key.proof("POST", url, header={"jwk": {"kty": "oct", "k": "AAAA"}})),
+        ("jti must be a unique string of at most 256 characters", key.proof("POST", url, jti=None)),
+        ("the DPoP proof is not a compact JWS", "not-a-jwt"),
+    ]
+    for description, proof in cases:
         assert refused(_with_proof(provider, proof)) == (400, "invalid_dpop_proof", description), description
 
 
