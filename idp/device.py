@@ -61,6 +61,13 @@ class DeviceCodes:
         self.ttl = ttl
         self.interval = interval
 
+    def reserve_user_code(self) -> str:
+        """A new user code no live request holds (20^8 codes make a clash rare, never impossible)."""
+        while True:
+            user_code = new_user_code()
+            if self._store.add(f"device:user:{digest(user_code)}", b"", ttl=self.ttl):
+                return user_code
+
     def save(self, client_id: str, scope: str, device_code: str, user_code: str) -> None:
         """Remember a client's request under its new device code and user code."""
         key = digest(device_code)
@@ -73,7 +80,7 @@ class DeviceCodes:
         user_code = normalize_user_code(typed)
         if user_code is None:
             return None
-        key = self._store.get(f"device:user:{digest(user_code)}")
+        key = self._store.get(f"device:user:{digest(user_code)}")  # b"" while only reserved
         record = get_json(self._store, f"device:{key.decode()}") if key else None
         if not record or record["e"] <= time.time():
             return None

@@ -95,7 +95,10 @@ async def userinfo(request: Request) -> Response:
             body.update(core.server.verified_claims(client, account_id, claims["uv"]))
         return _response(core, str(claims.get("client_id")), body)
 
-    return await run_in_threadpool(lookup)
+    response = await run_in_threadpool(lookup)
+    if scheme == "dpop":  # RFC 9449 §8.2: a fresh nonce with every answer to a proof
+        response.headers.setdefault("DPoP-Nonce", core.dpop.nonce())
+    return response
 
 
 def _proof(core: Core, request: Request, token: str) -> str | Response:

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc8628 import DeviceCodeGrant as _DeviceCodeGrant
 
 from idp.clients import DEVICE_CODE
 from idp.crypto import random_token
-from idp.device import DeviceCodes, DeviceRefused, new_user_code
+from idp.device import DeviceCodes, DeviceRefused
 from idp.grants.common import check_scope, person_tokens
 
 
@@ -35,7 +35,7 @@ class DeviceAuthorization(DeviceAuthorizationEndpoint):
         return random_token(32)
 
     def generate_user_code(self) -> str:
-        return new_user_code()
+        return self.devices.reserve_user_code()
 
     def get_verification_uri(self) -> str:
         return self.verification_uri
