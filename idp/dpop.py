@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -121,7 +122,7 @@ class DPoP:
             raise DPoPError(f"htu does not match the request URI {uri}")
         iat = claims.get("iat")
         now = time.time()
-        if not isinstance(iat, (int, float)) or isinstance(iat, bool):
+        if not isinstance(iat, (int, float)) or isinstance(iat, bool) or not math.isfinite(iat):
             raise DPoPError("iat is missing or not a number")
         if iat < now - self.max_age or iat > now + FUTURE_LEEWAY:
             raise DPoPError("iat is outside the accepted window; check the client's clock")

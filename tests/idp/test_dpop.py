@@ -140,6 +140,7 @@ def test_proof_refusals_at_the_token_endpoint(provider: Provider, noncing: DPoPK
         (stale, key.proof("POST", url, iat=int(time.time()) - 120)),
         (stale, key.proof("POST", url, iat=int(time.time()) + 60)),  # from the future
         ("iat is missing or not a number", key.proof("POST", url, iat=None)),
+        ("iat is missing or not a number", key.proof("POST", url, iat=float("nan"))),
         ("typ must be dpop+jwt", key.proof("POST", url, header={"typ": "JWT"})),
         ("jwk must not contain a private key", key.proof("POST", url, header={"jwk": key.key.as_dict(private=True)})),
         ("jwk must be a public EC key for ES256", key.proof("POST", url, header={"jwk": {"kty": "oct", "k": "AAAA"}})),
