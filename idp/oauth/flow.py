@@ -172,7 +172,7 @@ class Flow:
         if self._chooses_enterprise(client, auth, params):
             if "none" in prompts:
                 raise AuthorizationError("interaction_required", "the end-user must choose an enterprise")
-            return self._interaction(req, params, client, "enterprise", auth)
+            return self._interaction(req.items, req.browser_id, client.client_id, "enterprise", auth)
         if self._needs_consent(client, auth.account_id, params, prompts):
             if "none" in prompts:
                 raise AuthorizationError("consent_required", "the end-user has not consented to this client")
@@ -217,9 +217,12 @@ class Flow:
         items = [("client_id", device.client_id), ("scope", device.scope)]
         items += [("ui_locales", ui_locales)] if ui_locales else []
         session = self.core.sessions.load(session_handle)
-        if session is not None and self.core.accounts.get(session.account_id) is not None:
-            return self._interaction(items, browser_id, device.client_id, "consent", _authentication(session), device)
-        return self._interaction(items, browser_id, device.client_id, "login", None, device)
+        client = self.core.clients.get(device.client_id)
+        if client is None or session is None or self.core.accounts.get(session.account_id) is None:
+            return self._interaction(items, browser_id, device.client_id, "login", None, device)
+        auth = _authentication(session)
+        step = "enterprise" if self._chooses_enterprise(client, auth, dict(items)) else "consent"
+        return self._interaction(items, browser_id, device.client_id, step, auth, device)
 
     def _finish_device(self, record: dict[str, Any], auth: Authentication, approved: bool) -> Outcome:
         """Give the polling device the person's answer."""

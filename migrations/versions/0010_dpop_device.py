@@ -1,7 +1,7 @@
 """DPoP: key-bound refresh families and the per-client DPoP requirement
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0011
 Create Date: 2026-11-21
 
 Both columns have server defaults (or are nullable), so existing clients and refresh tokens
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = '0010'
-down_revision = '0006'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
