@@ -245,7 +245,9 @@ def test_userinfo_asks_for_a_nonce_and_accepts_the_proof_that_carries_it(public_
     assert response.headers["dpop-nonce"]
     key.nonce = response.headers["dpop-nonce"]
     answered = _userinfo(public_rp, bound["access_token"], key.proof("GET", url, bound["access_token"]))
-    assert answered.status_code == 200 and answered.headers["dpop-nonce"] == key.nonce
+    assert answered.status_code == 200
+    key.nonce = answered.headers["dpop-nonce"]  # the current one (a new window may have begun): it works too
+    assert _userinfo(public_rp, bound["access_token"], key.proof("GET", url, bound["access_token"])).status_code == 200
 
 
 def test_a_bearer_token_sent_with_the_dpop_scheme_is_refused(public_rp: RelyingParty, person: Person,
