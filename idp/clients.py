@@ -24,7 +24,8 @@ ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access", "enterprise")
 NOT_BY_DEFAULT = ("offline_access", "enterprise")  # a client is registered with these only when asked
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE)
 # How a client authenticates at the token endpoint; discovery and registration read this list.
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 APPLICATION_TYPES = ("web", "native")
@@ -71,6 +72,7 @@ class RegisteredClient(ClientMixin):
     tos_uri: str | None = None
     contacts: tuple[str, ...] = ()
     issued_at: int = 0
+    dpop_bound_access_tokens: bool = False
 
     @property
     def public(self) -> bool:
@@ -120,11 +122,13 @@ _COPIED = ("userinfo_signed_response_alg", "access_token_signed_response_alg", "
            "session_refresh_tokens", "backchannel_logout_uri", "backchannel_logout_session_required",
            "frontchannel_logout_uri", "frontchannel_logout_session_required", "release_id_number",
            "application_type", "registration_access_digest", "sector_identifier_uri", "client_uri", "logo_uri",
-           "policy_uri", "tos_uri")
+           "policy_uri", "tos_uri", "dpop_bound_access_tokens")
 
 
 def _registered(row: Client) -> RegisteredClient:
-    sector = row.sector_identifier or (urlsplit(row.redirect_uris[0]).hostname or "" if row.redirect_uris else "")
+    # OIDC Core §8.1: the sector is the redirect host; a client without one (a kiosk) is its own sector
+    sector = row.sector_identifier or (urlsplit(row.redirect_uris[0]).hostname or "" if row.redirect_uris
+                                       else row.client_id)
     return RegisteredClient(
         client_id=row.client_id,
         name=row.name,
@@ -354,7 +358,8 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
                       token_endpoint_auth_method: str | None = None, application_type: str | None = None,
                       sector_identifier_uri: str | None = None, client_uri: str | None = None,
                       logo_uri: str | None = None, policy_uri: str | None = None, tos_uri: str | None = None,
-                      contacts: list[str] | None = None, release_id_number: bool = False) -> dict[str, Any]:
+                      contacts: list[str] | None = None, release_id_number: bool = False,
+                      dpop_bound_access_tokens: bool = False) -> dict[str, Any]:
     """Check client metadata and return the columns of its row; ClientInputError says what is wrong.
 
     `application_type` None is an administrator's registration (the lenient redirect rules);
@@ -364,7 +369,8 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
     method = token_endpoint_auth_method or ("none" if public else "client_secret_basic")
     if not name.strip():
         raise ClientInputError("name must not be empty")
-    if grant_types != ["client_credentials"] and not redirect_uris:
+    # only the redirect-based grant needs a redirect URI (a kiosk or a service has none)
+    if "authorization_code" in grant_types and not redirect_uris:
         raise ClientInputError("at least one redirect_uri is required")
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown:
@@ -413,4 +419,5 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
         application_type=application_type or "web", sector_identifier_uri=sector_identifier_uri,
         client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri, tos_uri=tos_uri,
         contacts=list(contacts or []), release_id_number=release_id_number,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
     )

@@ -12,8 +12,11 @@ from idp.authn.password import Passwords
 from idp.clients import ClientRegistry
 from idp.consents import Consents
 from idp.crypto import MasterKey, load_master_key
+from idp.device import DeviceCodes
+from idp.dpop import DPoP
 from idp.grants.authorization_code import AuthorizationCodeGrant, PkceS256
 from idp.grants.client_credentials import ClientCredentialsGrant
+from idp.grants.device_code import DeviceAuthorization, DeviceCodeGrant
 from idp.grants.refresh_token import RefreshTokenGrant
 from idp.keys import KeyRing
 from idp.oauth.server import YihaoServer
@@ -50,6 +53,8 @@ class Core:
     population: PopulationRegistry
     entities: LegalEntityRegistry
     throttle: Throttle
+    dpop: DPoP
+    devices: DeviceCodes
     audit: events.AuditWriter | None = None
     verification: Verification = field(init=False)  # real-name verification (sign-up, L1 → L2)
     enterprises: Enterprises = field(init=False)  # enterprise accounts and who acts for them
@@ -85,12 +90,16 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
     vault = open_vault(settings, master)
+    devices = DeviceCodes(store, settings.device_code_ttl, settings.device_poll_interval)
+    server.register_grant(type("KioskGrant", (DeviceCodeGrant,), {"devices": devices}))
+    server.register_endpoint(DeviceAuthorization(server, devices, f"{settings.issuer}/device"))
     core = Core(settings=settings, engine=engine, store=store, master=master, keys=keys, clients=clients,
                 accounts=accounts, consents=Consents(engine), sessions=sessions,
                 issuer=issuer, refresh=refresh, server=server, vault=vault, identities=Identities(engine, vault),
                 population=open_population_registry(settings, engine, vault),
                 entities=open_legal_entity_registry(engine, vault), throttle=Throttle.from_settings(store, settings),
-                audit=audit)
+                audit=audit, dpop=DPoP(store, master.derive("dpop-nonce"), max_age=settings.dpop_proof_max_age,
+                                       require_nonce=settings.dpop_nonce), devices=devices)
     core.verification = server.verification = Verification(core)
     core.enterprises = server.enterprises = Enterprises(core)
     server.consents, server.trust_framework = core.consents, settings.trust_framework

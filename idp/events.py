@@ -49,6 +49,8 @@ IDENTITY_VERIFIED = "identity.verified"
 PII_REVEALED, PII_REWRAPPED, REGISTRY_IMPORTED = "pii.revealed", "pii.rewrapped", "registry.imported"
 VERIFICATION_FAILED = "identity.verification_failed"  # reason: no_match | registry_unavailable | throttled
 AGENT_ADDED = "enterprise.agent_added"
+DEVICE_CODE_REFUSED = "device.user_code_refused"  # a typed user code that is unknown or expired
+DEVICE_AUTHORIZED, DEVICE_DENIED = "device.authorized", "device.denied"
 
 Row = dict[str, Any]
 

@@ -50,13 +50,14 @@ class Family:
     auth: Authentication
     issued_at: datetime
     expires_at: datetime
+    dpop_jkt: str | None = None  # RFC 9449 §5: refreshed only with a proof of this key
 
 
 def _family(row: Any) -> Family:
     auth = Authentication.from_json({**row.auth, "a": row.account_id, "s": row.sid or "", "g": row.family_id})
     return Family(row.family_id, row.client_id, row.account_id, row.scope,
                   tuple((row.audience or "").split()), row.sid, row.offline, auth,
-                  aware(row.issued_at), min(aware(row.expires_at), aware(row.family_expires_at)))
+                  aware(row.issued_at), min(aware(row.expires_at), aware(row.family_expires_at)), row.dpop_jkt)
 
 
 class RefreshTokens:
@@ -69,8 +70,9 @@ class RefreshTokens:
         self._grace = timedelta(seconds=settings.refresh_reuse_grace)
 
     def issue(self, client_id: str, auth: Authentication, scope: str, resources: tuple[str, ...],
-              offline: bool) -> str:
-        """Start a family for a login's grant (the family id is the grant id)."""
+              offline: bool, dpop_jkt: str | None = None) -> str:
+        """Start a family for a login's grant (the family id is the grant id), bound to a DPoP key
+        when `dpop_jkt` is given."""
         now = utcnow()
         token = random_token(32)
         with self._engine.begin() as conn:
@@ -78,7 +80,8 @@ class RefreshTokens:
                 id=new_id(), token_digest=digest(token), family_id=auth.grant_id, parent_id=None,
                 client_id=client_id, account_id=auth.account_id, scope=scope, audience=" ".join(resources) or None,
                 sid=auth.sid or None, offline=offline, auth=_auth_json(auth), issued_at=now,
-                expires_at=min(now + self._idle, now + self._max), family_expires_at=now + self._max))
+                expires_at=min(now + self._idle, now + self._max), family_expires_at=now + self._max,
+                dpop_jkt=dpop_jkt))
         if self._issuer.grant_revoked(auth.grant_id):  # the grant was revoked while this was issued (code reuse)
             self.revoke_family(auth.grant_id)
         return token
@@ -141,7 +144,8 @@ class RefreshTokens:
             id=new_id(), token_digest=digest(successor), family_id=row.family_id, parent_id=row.id,
             client_id=row.client_id, account_id=row.account_id, scope=row.scope, audience=row.audience,
             sid=row.sid, offline=row.offline, auth=row.auth, issued_at=now,
-            expires_at=min(now + self._idle, aware(row.family_expires_at)), family_expires_at=row.family_expires_at))
+            expires_at=min(now + self._idle, aware(row.family_expires_at)), family_expires_at=row.family_expires_at,
+            dpop_jkt=row.dpop_jkt))
         return successor
 
     def _within_grace(self, conn: Any, row: Any, now: datetime) -> bool:

@@ -9,9 +9,9 @@ from idp.endpoints.discovery import discovery
 from idp.endpoints.health import healthz, readyz
 from idp.endpoints.jwks import jwks
 from idp.endpoints.registration import configuration, register
-from idp.endpoints.token import introspect, revoke, token
+from idp.endpoints.token import device_authorization, introspect, revoke, token
 from idp.endpoints.userinfo import userinfo
-from idp.interaction import account, enterprise, login, logout, signup
+from idp.interaction import account, device, enterprise, login, logout, signup
 from idp.metrics import metrics_endpoint
 from idp.settings import Settings
 
@@ -24,6 +24,9 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/jwks", jwks, methods=["GET"], name="jwks"),
         Route("/authorize", authorize, methods=["GET", "POST"], name="authorize"),
         Route("/token", token, methods=["POST"], name="token"),
+        Route("/device_authorization", device_authorization, methods=["POST"], name="device_authorization"),
+        Route("/device", device.show, methods=["GET"], name="device"),
+        Route("/device", device.enter, methods=["POST"], name="device_enter"),
         Route("/introspect", introspect, methods=["POST"], name="introspect"),
         Route("/revoke", revoke, methods=["POST"], name="revoke"),
         Route("/userinfo", userinfo, methods=["GET", "POST"], name="userinfo"),

@@ -83,6 +83,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_TRUST_FRAMEWORK", "trust_framework", "cn_realname", "`trust_framework` of verified_claims (OpenID Connect for Identity Assurance): the rules identities are verified under."),
     Option("YIHAO_SIGNUP_MAX_FAILURES", "signup_max_failures", "5", "Failed real-name verifications (sign-up or upgrade) per client address and per ID number tried before they are locked (doubling from YIHAO_THROTTLE_LOCK)."),
     Option("YIHAO_SIGNUP_FAILURE_WINDOW", "signup_failure_window", "3600", "Failed verifications are forgotten this long after the last one, seconds."),
+    Option("YIHAO_DPOP_NONCE", "dpop_nonce", "true", "DPoP proofs (RFC 9449) must carry a server nonce (`use_dpop_nonce`, `DPoP-Nonce` header) at the token endpoint and userinfo."),
+    Option("YIHAO_DPOP_PROOF_MAX_AGE", "dpop_proof_max_age", "60", "A DPoP proof whose iat is older than this is refused (its jti is remembered as long), seconds."),
+    Option("YIHAO_DEVICE_CODE_TTL", "device_code_ttl", "600", "Life of a device code and its user code (RFC 8628 device flow), seconds."),
+    Option("YIHAO_DEVICE_POLL_INTERVAL", "device_poll_interval", "5", "Least time between two polls of one device code; each early poll answers slow_down and adds 5, seconds."),
 )
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
@@ -155,6 +159,10 @@ class Settings:
     trust_framework: str
     signup_max_failures: int
     signup_failure_window: int
+    dpop_nonce: bool
+    dpop_proof_max_age: int
+    device_code_ttl: int
+    device_poll_interval: int
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -321,6 +329,10 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "trust_framework": lambda n, v: _token(n, v),
     "signup_max_failures": lambda n, v: _int(n, v, 1),
     "signup_failure_window": lambda n, v: _int(n, v, 60),
+    "dpop_nonce": _bool,
+    "dpop_proof_max_age": lambda n, v: _int(n, v, 5),
+    "device_code_ttl": lambda n, v: _int(n, v, 60),
+    "device_poll_interval": lambda n, v: _int(n, v, 1),
 }
 
 

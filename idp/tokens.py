@@ -79,8 +79,9 @@ class TokenIssuer:
         return {"sub": self.subject(client, auth.acting_for), "act": {"sub": self.subject(client, auth.account_id)}}
 
     def access_token(self, client: RegisteredClient, auth: Authentication | None, scope: str,
-                     audience: str | list[str] | None = None) -> tuple[str, int]:
-        """An RFC 9068 access token: for a person (`auth`) or, without one, for the client itself."""
+                     audience: str | list[str] | None = None, jkt: str | None = None) -> tuple[str, int]:
+        """An RFC 9068 access token: for a person (`auth`) or, without one, for the client itself;
+        bound to a DPoP key when `jkt` is its thumbprint (RFC 9449 §6.1)."""
         now = int(time.time())
         ttl = self._settings.access_token_ttl
         jti = random_token(16)
@@ -88,6 +89,8 @@ class TokenIssuer:
             "iss": self.issuer, "sub": client.client_id, "aud": audience or self.issuer,
             "client_id": client.client_id, "scope": scope, "jti": jti, "iat": now, "exp": now + ttl,
         }
+        if jkt is not None:
+            claims["cnf"] = {"jkt": jkt}
         if auth is not None:
             claims.update(self.subjects(client, auth))
             claims.update(auth_time=auth.auth_time, acr=auth.acr,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
+import time
 import warnings
 from dataclasses import dataclass, field
 from html import unescape
@@ -15,8 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
-from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc import jws, jwt
+from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -212,3 +214,68 @@ def registered_rp(issuer: str, response: httpx.Response, scope: str = "openid pr
     assert response.status_code == 201, response.text
     body = response.json()
     return RelyingParty(issuer, body["client_id"], body.get("client_secret"), body["redirect_uris"][0], scope)
+
+
+_KEYS = {"ES256": lambda: ECKey.generate_key("P-256"), "RS256": lambda: RSAKey.generate_key(2048),
+         "PS256": lambda: RSAKey.generate_key(2048), "EdDSA": lambda: OKPKey.generate_key("Ed25519")}
+
+
+class DPoPKey:
+    """A client's DPoP key (RFC 9449): a fresh proof per request, the server's latest nonce remembered."""
+
+    def __init__(self, alg: str = "ES256") -> None:
+        self.alg = alg
+        self.key = _KEYS[alg]()
+        self.nonce: str | None = None
+
+    @property
+    def jkt(self) -> str:
+        return self.key.thumbprint()
+
+    def proof(self, htm: str, htu: str, access_token: str | None = None, *, signer: Any = None,
+              header: dict[str, Any] | None = None, **claims: Any) -> str:
+        """A proof for one request; keyword claims override (None drops one), `signer` signs instead."""
+        body: dict[str, Any] = {"jti": generate_token(22), "htm": htm, "htu": htu, "iat": int(time.time())}
+        if access_token is not None:
+            body["ath"] = base64.urlsafe_b64encode(hashlib.sha256(access_token.encode()).digest()).rstrip(b"=").decode()
+        if self.nonce:
+            body["nonce"] = self.nonce
+        body = {k: v for k, v in (body | claims).items() if v is not None}
+        protected = {"typ": "dpop+jwt", "alg": self.alg, "jwk": self.key.as_dict(private=False)} | (header or {})
+        return jws.serialize_compact(protected, json.dumps(body), signer or self.key, algorithms=[self.alg])
+
+    def _remember(self, response: httpx.Response) -> bool:
+        """Keep the server's nonce; True when the response asks to retry with it."""
+        if "dpop-nonce" in response.headers:
+            self.nonce = response.headers["dpop-nonce"]
+        if response.status_code == 400:
+            return response.json().get("error") == "use_dpop_nonce"
+        return response.status_code == 401 and 'error="use_dpop_nonce"' in response.headers.get("www-authenticate", "")
+
+    def post(self, url: str, data: dict[str, str], auth: tuple[str, str] | None = None,
+             htu: str | None = None) -> httpx.Response:
+        """A token request with a proof, retried once with the server's nonce when it asks (RFC 9449 §8).
+        `htu` is the endpoint as the issuer names it, when `url` reaches one worker of it directly."""
+        for _ in range(2):
+            response = httpx.post(url, data=data, auth=auth, headers={"DPoP": self.proof("POST", htu or url)})
+            if not self._remember(response):
+                break
+        return response
+
+    def get(self, url: str, access_token: str) -> httpx.Response:
+        """A resource request: `Authorization: DPoP <token>` and a proof with `ath` (RFC 9449 §7.1)."""
+        for _ in range(2):
+            response = httpx.get(url, headers={"Authorization": f"DPoP {access_token}",
+                                               "DPoP": self.proof("GET", url, access_token)})
+            if not self._remember(response):
+                break
+        return response
+
+
+def dpop_exchange(rp: RelyingParty, key: DPoPKey, code: str, verifier: str | None) -> httpx.Response:
+    """The code exchange of `RelyingParty.exchange`, with DPoP proofs."""
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri}
+    data |= {"code_verifier": verifier} if verifier else {}
+    if rp.client_secret is None:
+        return key.post(rp.metadata["token_endpoint"], data | {"client_id": rp.client_id})
+    return key.post(rp.metadata["token_endpoint"], data, auth=(rp.client_id, rp.client_secret))

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     create = verbs.add_parser("create", help="register a client")
     create.add_argument("--name", required=True)
     create.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris",
-                        help="exact redirect URI (repeatable; required unless the client only uses client_credentials)")
+                        help="exact redirect URI (repeatable; required with the authorization_code grant)")
     create.add_argument("--grant-type", action="append", choices=GRANT_TYPES, dest="grant_types",
                         help="grant types the client may use (repeatable; default authorization_code)")
     create.add_argument("--resource", action="append", default=[], dest="resources",
@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--userinfo-alg", choices=ID_TOKEN_ALGS, help="sign userinfo responses (default: plain JSON)")
     create.add_argument("--session-refresh-tokens", action="store_true",
                         help="refresh tokens without offline_access, ending with the SSO session")
+    create.add_argument("--dpop-bound-access-tokens", action="store_true",
+                        help="refuse token requests without a DPoP proof (RFC 9449 §5.2)")
     create.add_argument("--post-logout-redirect-uri", action="append", default=[], dest="post_logout_redirect_uris")
     create.add_argument("--backchannel-logout-uri", help="where logout tokens are POSTed (Back-Channel Logout 1.0)")
     create.add_argument("--frontchannel-logout-uri",
@@ -62,7 +64,8 @@ def run_create(args: argparse.Namespace) -> int:
             frontchannel_logout_uri=args.frontchannel_logout_uri, frontchannel_logout_session_required=True,
             grant_types=args.grant_types, resources=args.resources, default_resource=args.default_resource,
             access_token_signed_response_alg=args.access_token_alg, userinfo_signed_response_alg=args.userinfo_alg,
-            session_refresh_tokens=args.session_refresh_tokens, release_id_number=args.release_id_number)
+            session_refresh_tokens=args.session_refresh_tokens, release_id_number=args.release_id_number,
+            dpop_bound_access_tokens=args.dpop_bound_access_tokens)
         events.record(events.CLIENT_CREATED, actor="cli", client_id=client.client_id)
     except ClientInputError as exc:
         print(f"yihao: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from idp import verified_claims
 from idp.authn import acr
 from idp.claims import CLAIM_SCOPE
 from idp.clients import AUTH_METHODS, GRANT_TYPES, ID_TOKEN_ALGS, SUPPORTED_SCOPES
+from idp.dpop import ALGS as DPOP_ALGS
 from idp.settings import Settings
 from realname.enterprises import ENTERPRISE_CLAIM
 
@@ -26,6 +27,7 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "jwks_uri": f"{iss}/jwks",
         "end_session_endpoint": f"{iss}/logout",
         "registration_endpoint": f"{iss}/register",
+        "device_authorization_endpoint": f"{iss}/device_authorization",
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
@@ -37,6 +39,7 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
                              "at_hash", *CLAIM_SCOPE, verified_claims.CLAIM, "act", ENTERPRISE_CLAIM],
         "claims_parameter_supported": True,

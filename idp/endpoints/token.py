@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from idp import events
 from idp.core import Core
+from idp.dpop import DPoPError
 from idp.events import address_var
 from idp.endpoints.params import BadRequest, form_items, oauth_error, query_items
 from idp.oauth.requests import OAuthRequest
@@ -41,7 +42,7 @@ def basic_client_id(value: str | None) -> str | None:
     return unquote(decoded.split(":", 1)[0])
 
 
-async def _read(request: Request, required: str) -> tuple[list[tuple[str, str]], str | None]:
+async def _read(request: Request, required: str | None) -> tuple[list[tuple[str, str]], str | None]:
     """The parameters, and the client id they claim (Basic header, else `client_id`)."""
     if query_items(request):
         raise BadRequest("parameters belong in the body, not the query string")
@@ -52,7 +53,7 @@ async def _read(request: Request, required: str) -> tuple[list[tuple[str, str]],
         if key in seen:  # RFC 6749 §3.2: parameters must not be included more than once
             raise BadRequest(f"parameter {key} is repeated")
         seen.add(key)
-    if required not in seen:  # RFC 6749 §5.2: a missing parameter is invalid_request
+    if required is not None and required not in seen:  # RFC 6749 §5.2: a missing parameter is invalid_request
         raise BadRequest(f"{required} is required")
     return items, basic or dict(items).get("client_id")
 
@@ -64,7 +65,7 @@ def _respond(status: int, body: Any, headers: list[tuple[str, str]]) -> Response
     return Response(json_body(body), status_code=status, headers=merged, media_type="application/json")
 
 
-def _endpoint(required: str, handle: Callable[[Core, OAuthRequest], OAuthResponse]) -> Callable[..., Any]:
+def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuthResponse]) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
         core: Core = request.app.state.core
         try:
@@ -114,7 +115,16 @@ def _guarded(handle: Callable[[Core, OAuthRequest], OAuthResponse]) -> Callable[
 
 
 def _token(core: Core, oauth: OAuthRequest) -> OAuthResponse:
-    return core.server.create_token_response(oauth)
+    values = oauth.headers.getlist("dpop")
+    # RFC 9449 §8.2: whoever sends proofs gets the current nonce with every answer
+    nonce = [("DPoP-Nonce", core.dpop.nonce())] if values else []
+    try:
+        proof = core.dpop.check(values, "POST", oauth.uri)
+    except DPoPError as refused:
+        return 400, {"error": refused.error, "error_description": refused.description}, nonce
+    oauth.dpop_jkt = proof.jkt if proof else None
+    status, body, headers = core.server.create_token_response(oauth)
+    return status, body, headers + nonce
 
 
 def _is_jwt(token: str) -> bool:
@@ -133,16 +143,18 @@ def _introspect(core: Core, oauth: OAuthRequest) -> OAuthResponse:
         if found is None:
             return 200, {"active": False}, []
         claims = found[0]
-        body = {"active": True, "token_type": "Bearer"}
+        # RFC 9449 §6.2: a DPoP-bound token shows its confirmation (cnf.jkt)
+        body = {"active": True, "token_type": "DPoP" if "cnf" in claims else "Bearer"}
         body |= {k: claims[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti",
-                                        "auth_time", "acr") if k in claims}
+                                        "auth_time", "acr", "cnf") if k in claims}
         return 200, body, []
     family = core.refresh.find(token)
     if family is None or family.client_id != client.client_id:
         return 200, {"active": False}, []
     return 200, {"active": True, "token_type": "refresh_token", "scope": family.scope, "client_id": family.client_id,
                  "sub": core.issuer.subject(client, family.account_id), "iss": core.settings.issuer,
-                 "iat": int(family.issued_at.timestamp()), "exp": int(family.expires_at.timestamp())}, []
+                 "iat": int(family.issued_at.timestamp()), "exp": int(family.expires_at.timestamp()),
+                 **({"cnf": {"jkt": family.dpop_jkt}} if family.dpop_jkt else {})}, []
 
 
 @_guarded
@@ -164,6 +176,13 @@ def _revoke(core: Core, oauth: OAuthRequest) -> OAuthResponse:
     return 200, {}, []
 
 
+@_guarded
+def _device_authorization(core: Core, oauth: OAuthRequest) -> OAuthResponse:
+    """RFC 8628 §3.1: codes for a device; the client authenticates as at the token endpoint."""
+    return core.server.create_endpoint_response("device_authorization", oauth)
+
+
 token = _endpoint("grant_type", _token)
+device_authorization = _endpoint(None, _device_authorization)
 introspect = _endpoint("token", _introspect)
 revoke = _endpoint("token", _revoke)

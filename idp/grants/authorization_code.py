@@ -11,8 +11,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp import events
 from idp.crypto import digest
-from idp.grants.common import ClientScopes, requested_resources, token_audience
-from idp.metrics import TOKENS_ISSUED
+from idp.grants.common import ClientScopes, person_tokens, requested_resources
 from idp.store.ephemeral import EphemeralStore, put_json, take_json
 from idp.tokens import Authentication
 
@@ -29,6 +28,7 @@ class IssuedCode:
     code_challenge_method: str | None
     auth: Authentication
     resources: tuple[str, ...] = ()
+    dpop_jkt: str | None = None
 
     def get_redirect_uri(self) -> str | None:
         return self.redirect_uri
@@ -61,6 +61,7 @@ class AuthorizationCodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
             "n": data.get("nonce"), "cc": data.get("code_challenge"), "cm": data.get("code_challenge_method"),
             "auth": request.user.to_json(),
             "rs": list(requested_resources(request.client, request.payload.datalist.get("resource", ()))),
+            **({"k": data["dpop_jkt"]} if data.get("dpop_jkt") else {}),
         }, ttl=self.code_ttl)
 
     def query_authorization_code(self, code: str, client: Any) -> IssuedCode | None:
@@ -75,7 +76,7 @@ class AuthorizationCodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
         if data["c"] != client.client_id:
             return None  # bound to the client it was issued to (and now spent)
         return IssuedCode(data["c"], data["r"], data["s"], data["n"], data["cc"], data["cm"], auth,
-                          tuple(data.get("rs", ())))
+                          tuple(data.get("rs", ())), data.get("k"))
 
     def _on_unknown_code(self, code: str, client: Any) -> None:
         # RFC 6749 §4.1.2 / RFC 9700 §4.5: a reused code revokes the tokens issued with it.
@@ -97,25 +98,11 @@ class AuthorizationCodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
         return 200, {"code": code}, []
 
     def create_token_response(self) -> tuple[int, Any, list]:
-        client = self.request.client
         issued: IssuedCode = self.request.authorization_code
-        scopes = issued.scope.split()
-        audience = token_audience(client, issued.resources, self.request.form.get("resource"))
-        access_token, ttl = self.server.issuer.access_token(client, issued.auth, issued.scope, audience)
-        token: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
-        if issued.scope:
-            token["scope"] = issued.scope
-        offline = "offline_access" in scopes
-        if client.check_grant_type("refresh_token") and (offline or client.session_refresh_tokens):
-            token["refresh_token"] = self.server.refresh.issue(client.client_id, issued.auth, issued.scope,
-                                                               issued.resources, offline)
-        if "openid" in scopes:
-            token["id_token"] = self.server.issuer.id_token(client, issued.auth, nonce=issued.nonce,
-                                                             access_token=access_token,
-                                                             extra=self.server.requested_id_token_claims(client, issued.auth))
-        TOKENS_ISSUED.labels(grant_type=self.GRANT_TYPE).inc()
-        events.record(events.TOKEN_ISSUED, subject=issued.auth.account_id, client_id=client.client_id,
-                      grant_type=self.GRANT_TYPE)
+        # RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a proof of that key
+        if issued.dpop_jkt is not None and issued.dpop_jkt != self.request.dpop_jkt:
+            raise InvalidGrantError("the authorization code is bound to another DPoP key (dpop_jkt)")
+        token = person_tokens(self, issued.auth, issued.scope, issued.resources, issued.nonce)
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 

@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 
 from idp import events
-from idp.grants.common import USER_SCOPES, ClientScopes, token_audience
+from idp.grants.common import USER_SCOPES, ClientScopes, access_token_response, token_audience
 from idp.metrics import TOKENS_ISSUED
 
 
@@ -30,10 +30,7 @@ class ClientCredentialsGrant(ClientScopes, grants.ClientCredentialsGrant):
         requested = scope_to_list(self.request.payload.scope)
         scope = list_to_scope(requested if requested else sorted(client.allowed_scopes - USER_SCOPES))
         audience = token_audience(client, (), self.request.form.get("resource"))
-        access_token, ttl = self.server.issuer.access_token(client, None, scope, audience)
-        token: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl}
-        if scope:
-            token["scope"] = scope
+        token = access_token_response(self, None, scope, audience)
         TOKENS_ISSUED.labels(grant_type=self.GRANT_TYPE).inc()
         events.record(events.TOKEN_ISSUED, client_id=client.client_id, grant_type=self.GRANT_TYPE)
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -9,7 +9,7 @@ from authlib.oauth2.rfc6749.errors import (InvalidGrantError, InvalidRequestErro
 from authlib.oauth2.rfc6749.util import scope_to_list
 
 from idp import events
-from idp.grants.common import token_audience
+from idp.grants.common import InvalidDPoPProofError, access_token_response, token_audience
 from idp.metrics import TOKENS_ISSUED
 from idp.refresh import Family, RefreshRejected
 
@@ -43,17 +43,21 @@ class RefreshTokenGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             if acting_for and self.server.enterprises.mandate(family.account_id, acting_for) is None:
                 # the mandate ended (period over, or withdrawn): no more tokens that act for the enterprise
                 raise InvalidGrantError("the end-user no longer acts for this enterprise")
+            # RFC 9449 §5: a key-bound family is refreshed only with a proof of the same key
+            if family.dpop_jkt is not None and self.request.dpop_jkt is None:
+                raise InvalidDPoPProofError("the refresh token is DPoP-bound; send a DPoP proof of its key")
+            if family.dpop_jkt is not None and family.dpop_jkt != self.request.dpop_jkt:
+                raise InvalidGrantError("the refresh token is bound to another DPoP key")
 
         try:
             successor, family = self.server.refresh.rotate(form["refresh_token"], client.client_id, vet)
         except RefreshRejected as rejected:
             raise InvalidGrantError(str(rejected)) from None
         scope, audience = chosen["scope"], chosen["audience"]
-        access_token, ttl = self.server.issuer.access_token(client, family.auth, scope, audience)
-        token: dict[str, Any] = {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl,
-                                 "refresh_token": successor, "scope": scope}
+        token = access_token_response(self, family.auth, scope, audience) | {"refresh_token": successor}
         if "openid" in scope.split():  # OIDC Core §12.2: same sub, auth_time and acr; no nonce
-            token["id_token"] = self.server.issuer.id_token(client, family.auth, nonce=None, access_token=access_token,
+            token["id_token"] = self.server.issuer.id_token(client, family.auth, nonce=None,
+                                                             access_token=token["access_token"],
                                                              extra=self.server.requested_id_token_claims(client, family.auth))
         TOKENS_ISSUED.labels(grant_type=self.GRANT_TYPE).inc()
         events.record(events.TOKEN_ISSUED, subject=family.account_id, client_id=client.client_id,

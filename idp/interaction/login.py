@@ -38,7 +38,9 @@ def _page(request: Request, uid: str, record: dict[str, Any], message: str | Non
     client = request.app.state.core.clients.get(record["c"])
     params = dict(record["p"])
     context = {"uid": uid, "csrf_token": record["x"], "client_name": client.name if client else record["c"],
-               "message": message, "message_values": message_values, "username": username or params.get("login_hint", "")[:128]}
+               "message": message, "message_values": message_values,
+               "username": username or params.get("login_hint", "")[:128],
+               "user_code": record["d"][3] if "d" in record else None}  # a device's code, to compare
     if record["s"] == "enterprise":
         from idp.interaction.enterprise import page
 

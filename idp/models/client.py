@@ -43,5 +43,6 @@ class Client(SQLModel, table=True):
     policy_uri: str | None = Field(default=None, max_length=1024)
     tos_uri: str | None = Field(default=None, max_length=1024)
     contacts: list[str] = json_list()
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request must carry a DPoP proof
     created_at: datetime = when()
     updated_at: datetime = when()

@@ -26,6 +26,7 @@ class RefreshToken(SQLModel, table=True):
     sid: str | None = Field(default=None, index=True, max_length=64)
     offline: bool = False  # offline_access: outlives the SSO session
     auth: dict = json_dict()  # how the person authenticated (auth_time, amr, acr)
+    dpop_jkt: str | None = Field(default=None, max_length=64)  # RFC 9449 §5: a public client's family is key-bound
     issued_at: datetime = when()
     expires_at: datetime = when()  # idle expiry of this token
     family_expires_at: datetime = when()  # absolute expiry of the whole family

@@ -20,6 +20,7 @@ from idp.claims import (ID_NUMBER_ITEM, UNMET_ACR, ClaimsError, Unmet, acr_reque
 from idp.clients import RegisteredClient
 from idp.core import Core
 from idp.crypto import equal, random_token
+from idp.device import DeviceRequest
 from idp.oauth.requests import OAuthRequest
 from idp.sessions import SsoSession
 from idp.store.ephemeral import get_json, put_json, take_json
@@ -31,9 +32,10 @@ RESPONSE_MODES = {"query", "form_post"}
 UNSUPPORTED = {"request": "request_not_supported", "request_uri": "request_uri_not_supported",
                "registration": "registration_not_supported"}
 MAX_AGE = re.compile(r"[0-9]{1,9}")
+JKT = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url SHA-256 thumbprint (RFC 7638)
 SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age",
           "code_challenge", "code_challenge_method", "response_mode", "id_token_hint", "login_hint", "ui_locales",
-          "claims", "acr_values")
+          "claims", "acr_values", "dpop_jkt")
 
 
 @dataclass
@@ -141,6 +143,8 @@ class Flow:
         max_age = params.get("max_age")
         if max_age is not None and not MAX_AGE.fullmatch(max_age):  # str.isdigit() would take "²"
             raise AuthorizationError("invalid_request", "max_age must be a non-negative integer")
+        if "dpop_jkt" in params and not JKT.fullmatch(params["dpop_jkt"]):  # RFC 9449 §10
+            raise AuthorizationError("invalid_request", "dpop_jkt must be a base64url SHA-256 JWK thumbprint")
         if len(params.get("nonce", "")) > 512 or len(params.get("state", "")) > 2048:
             raise AuthorizationError("invalid_request", "nonce or state is too long")
         hint_sub = self._id_token_hint(params.get("id_token_hint"), client)
@@ -162,17 +166,17 @@ class Flow:
             if "none" in prompts:
                 raise AuthorizationError("login_required", "the end-user is not logged in" if session is None
                                          else "the end-user must authenticate again")
-            return self._interaction(req, params, client, "login", None)
+            return self._interaction(req.items, req.browser_id, client.client_id, "login", None)
         assert session is not None
         auth = _authentication(session)
         if self._chooses_enterprise(client, auth, params):
             if "none" in prompts:
                 raise AuthorizationError("interaction_required", "the end-user must choose an enterprise")
-            return self._interaction(req, params, client, "enterprise", auth)
+            return self._interaction(req.items, req.browser_id, client.client_id, "enterprise", auth)
         if self._needs_consent(client, auth.account_id, params, prompts):
             if "none" in prompts:
                 raise AuthorizationError("consent_required", "the end-user has not consented to this client")
-            return self._interaction(req, params, client, "consent", auth)
+            return self._interaction(req.items, req.browser_id, client.client_id, "consent", auth)
         return self.finish(req.items, auth)
 
     def _id_token_hint(self, hint: str | None, client: RegisteredClient) -> str | None:
@@ -195,13 +199,49 @@ class Flow:
             scope = ID_NUMBER_ITEM
         return not self.core.consents.covers(account_id, client.client_id, scope)
 
-    def _interaction(self, req: AuthorizeInput, params: dict[str, str], client: RegisteredClient, step: str,
-                     auth: Authentication | None) -> Outcome:
+    def _interaction(self, items: list[tuple[str, str]], browser_id: str, client_id: str, step: str,
+                     auth: Authentication | None, device: DeviceRequest | None = None) -> Outcome:
         uid = random_token(16)
-        record = {"p": req.items, "b": req.browser_id, "x": random_token(24), "c": client.client_id, "s": step,
+        record = {"p": items, "b": browser_id, "x": random_token(24), "c": client_id, "s": step,
                   "u": auth.to_json() if auth else None}
+        if device is not None:
+            record["d"] = [device.device_key, device.client_id, device.scope, device.user_code]
         put_json(self.core.store, f"ia:{uid}", record, ttl=self.core.settings.interaction_ttl)
         return Outcome(redirect=f"/interaction/{uid}")
+
+    # -- a device's request (RFC 8628 §3.3), through the same login and consent --------------
+    def device(self, device: DeviceRequest, browser_id: str, session_handle: str | None,
+               ui_locales: str | None) -> Outcome:
+        """Start the interaction for a user code typed in this browser: login unless signed in, then
+        always consent, showing the code (RFC 8628 §5.4: the person confirms which device they admit)."""
+        items = [("client_id", device.client_id), ("scope", device.scope)]
+        items += [("ui_locales", ui_locales)] if ui_locales else []
+        session = self.core.sessions.load(session_handle)
+        client = self.core.clients.get(device.client_id)
+        if client is None or session is None or self.core.accounts.get(session.account_id) is None:
+            return self._interaction(items, browser_id, device.client_id, "login", None, device)
+        auth = _authentication(session)
+        step = "enterprise" if self._chooses_enterprise(client, auth, dict(items)) else "consent"
+        return self._interaction(items, browser_id, device.client_id, step, auth, device)
+
+    def _finish_device(self, record: dict[str, Any], auth: Authentication, approved: bool) -> Outcome:
+        """Give the polling device the person's answer."""
+        device = DeviceRequest(*record["d"])
+        client = self.core.clients.get(device.client_id)
+        if client is None:
+            return error_page("invalid_client", "client_id is not registered")
+        if approved:
+            try:
+                auth = for_request(dict(record["p"]), client, auth, self.core.issuer.subject(client, auth.account_id))
+            except Unmet as unmet:
+                return error_page(unmet.error, unmet.description)
+        if not self.core.devices.answer(device, auth if approved else None):
+            return error_page("expired_token", "this code has expired or was already used; start again on the device")
+        if approved:
+            self.core.sessions.join(auth.sid, client.client_id, auth.grant_id)  # told, and revoked, at logout
+        events.record(events.DEVICE_AUTHORIZED if approved else events.DEVICE_DENIED,
+                      outcome="success" if approved else "failure", subject=auth.account_id, client_id=client.client_id)
+        return Outcome(page="device_done.html", context={"approved": approved, "client_name": client.name})
 
     # -- resuming ----------------------------------------------------------------------------
     def load_interaction(self, uid: str, browser_id: str | None) -> dict[str, Any] | None:
@@ -249,7 +289,7 @@ class Flow:
                       auth: Authentication) -> Outcome:
         params = dict(record["p"])
         prompts = set(params.get("prompt", "").split()) - {"login"}
-        if self._needs_consent(client, auth.account_id, params, prompts):
+        if "d" in record or self._needs_consent(client, auth.account_id, params, prompts):
             record.update(s="consent", u=auth.to_json())
             put_json(self.core.store, f"ia:{uid}", record, ttl=self.core.settings.interaction_ttl)
             return Outcome(redirect=f"/interaction/{uid}")
@@ -267,6 +307,11 @@ class Flow:
             return error_page("invalid_client", "client_id is not registered")
         if not approved:
             events.record(events.CONSENT_DENIED, outcome="failure", subject=auth.account_id, client_id=client.client_id)
+        if "d" in record:  # a device's request: the answer goes to the polling device
+            if approved:
+                self.core.consents.grant(auth.account_id, client.client_id, consent_scope(client, params))
+            return self._finish_device(record, auth, approved)
+        if not approved:
             return self.respond(params["redirect_uri"], params, [("error", "access_denied"),
                                                                  ("error_description", "the end-user denied the request")])
         self.core.consents.grant(auth.account_id, client.client_id, consent_scope(client, params))

@@ -34,6 +34,7 @@ class OAuthRequest(OAuth2Request):
         self._args = Payload(query).data
         self._form = Payload(form).data
         self.payload = Payload(form if method == "POST" else query)
+        self.dpop_jkt: str | None = None  # thumbprint of the request's verified DPoP proof (RFC 9449)
 
     @property
     def args(self) -> dict[str, str]:

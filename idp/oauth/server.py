@@ -8,6 +8,7 @@ from authlib.oauth2.rfc6749 import AuthorizationServer, OAuth2Request, Unsupport
 
 from idp import events, verified_claims
 from idp.clients import ClientRegistry, RegisteredClient
+from idp.grants.common import InvalidDPoPProofError
 from idp.oauth.requests import OAuthRequest
 from idp.claims import ID_NUMBER_ITEM, release
 from idp.tokens import Authentication, TokenIssuer
@@ -59,6 +60,13 @@ class YihaoServer(AuthorizationServer):
         if whole:
             events.record(events.PII_REVEALED, subject=account_id, client_id=client.client_id, reason="verified_claims")
         return {verified_claims.CLAIM: selected}
+
+    def authenticate_client(self, request: OAuth2Request, methods: list[str], endpoint: str = "token") -> Any:
+        client = super().authenticate_client(request, methods, endpoint)
+        # RFC 9449 §5.2: such a client's token requests without a proof are refused, before any code is spent
+        if endpoint == "token" and client.dpop_bound_access_tokens and request.dpop_jkt is None:
+            raise InvalidDPoPProofError("this client must send a DPoP proof with every token request")
+        return client
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
         return self.clients.get(client_id)

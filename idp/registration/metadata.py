@@ -165,6 +165,7 @@ RULES: dict[str, Rule] = {
     "backchannel_logout_session_required": Rule(boolean),
     "frontchannel_logout_uri": Rule(https_uri),
     "frontchannel_logout_session_required": Rule(boolean),
+    "dpop_bound_access_tokens": Rule(boolean),  # RFC 9449 §5.2
     "id_token_encrypted_response_alg": Rule(unsupported(NO_ENCRYPTION + " ID tokens")),
     "id_token_encrypted_response_enc": Rule(unsupported(NO_ENCRYPTION + " ID tokens")),
     "userinfo_encrypted_response_alg": Rule(unsupported(NO_ENCRYPTION + " userinfo responses")),

@@ -117,3 +117,12 @@ def test_clients_create_registers_a_service_for_client_credentials(tmp_path: Pat
     assert row == '["client_credentials"] ES256 https://api.example.gov.cn/queue'
     missing = yihao(env, "clients", "create", "--name", "Web")
     assert missing.returncode == 1 and "at least one redirect_uri is required" in missing.stderr
+
+
+def test_clients_create_registers_a_dpop_kiosk_without_a_redirect_uri(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    result = yihao(env, "clients", "create", "--name", "Kiosk", "--public", "--dpop-bound-access-tokens",
+                   "--grant-type", "urn:ietf:params:oauth:grant-type:device_code", "--json")
+    assert result.returncode == 0, result.stderr
+    client_id = json.loads(result.stdout)["client_id"]
+    assert _scalar(tmp_path, f"SELECT dpop_bound_access_tokens FROM client WHERE client_id = '{client_id}'") == 1

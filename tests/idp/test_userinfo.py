@@ -11,6 +11,8 @@ import pytest
 from tests.idp.conftest import Person, Provider, RpFactory
 from tests.rp import Browser, RelyingParty, callback_params
 
+# RFC 9449 §7.1: without a token, both schemes are offered
+NO_TOKEN = 'Bearer realm="yihao", DPoP algs="ES256 RS256 PS256 EdDSA"'
 INVALID_TOKEN = ('Bearer realm="yihao", error="invalid_token", '
                  'error_description="the access token is invalid, expired or revoked"')
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -100,13 +102,13 @@ def test_an_id_token_is_not_accepted_as_an_access_token(http: httpx.Client, make
 def test_an_access_token_in_the_query_string_is_not_accepted(http: httpx.Client, token: str) -> None:
     response = http.get("/userinfo", params={"access_token": token})
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer realm="yihao"'  # RFC 6750 §3.1: no error code
+    assert response.headers["www-authenticate"] == NO_TOKEN  # RFC 6750 §3.1: no error code
 
 
 def test_no_token_at_all_is_401_without_an_error_code(http: httpx.Client) -> None:
     response = http.get("/userinfo", headers={"Authorization": "Basic Zm9vOmJhcg=="})
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer realm="yihao"'
+    assert response.headers["www-authenticate"] == NO_TOKEN
 
 
 def test_the_openid_scope_alone_releases_only_sub(http: httpx.Client, make_rp: RpFactory, person: Person,
