@@ -21,7 +21,10 @@ ID_TOKEN_ALGS = ("RS256", "ES256", "EdDSA")
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access", "enterprise")
 NOT_BY_DEFAULT = ("offline_access", "enterprise")  # a client is registered with these only when asked
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE, JWT_BEARER)
+SERVICE_GRANTS = frozenset({"client_credentials", TOKEN_EXCHANGE, JWT_BEARER})  # no browser, a secret needed
 
 
 class ClientInputError(ValueError):
@@ -215,13 +218,13 @@ class ClientRegistry:
         grant_types = list(grant_types or ["authorization_code"])
         if not name.strip():
             raise ClientInputError("name must not be empty")
-        if grant_types != ["client_credentials"] and not redirect_uris:
+        if not set(grant_types) <= SERVICE_GRANTS and not redirect_uris:
             raise ClientInputError("at least one redirect_uri is required")
         unknown = [g for g in grant_types if g not in GRANT_TYPES]
         if unknown:
             raise ClientInputError(f"grant_type {unknown[0]!r} is not supported")
-        if public and "client_credentials" in grant_types:
-            raise ClientInputError("a public client cannot use client_credentials")
+        if public and set(grant_types) & SERVICE_GRANTS:
+            raise ClientInputError(f"a public client cannot use {sorted(set(grant_types) & SERVICE_GRANTS)[0]}")
         for setting, alg in (("id_token_signed_response_alg", id_token_signed_response_alg),
                              ("userinfo_signed_response_alg", userinfo_signed_response_alg),
                              ("access_token_signed_response_alg", access_token_signed_response_alg)):

@@ -45,6 +45,10 @@ IDENTITY_VERIFIED = "identity.verified"
 PII_REVEALED, PII_REWRAPPED, REGISTRY_IMPORTED = "pii.revealed", "pii.rewrapped", "registry.imported"
 VERIFICATION_FAILED = "identity.verification_failed"  # reason: no_match | registry_unavailable | throttled
 AGENT_ADDED = "enterprise.agent_added"
+UPSTREAM_ADDED = "federation.upstream_added"
+UPSTREAM_LOGIN = "federation.login"  # a person came back from an upstream (outcome says how it went)
+ACCOUNT_LINKED, ACCOUNT_UNLINKED = "federation.linked", "federation.unlinked"
+UPSTREAM_LOGOUT = "federation.upstream_logout"  # an upstream's back-channel logout ended local sessions
 
 Row = dict[str, Any]
 

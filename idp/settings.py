@@ -82,6 +82,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_TRUST_FRAMEWORK", "trust_framework", "cn_realname", "`trust_framework` of verified_claims (OpenID Connect for Identity Assurance): the rules identities are verified under."),
     Option("YIHAO_SIGNUP_MAX_FAILURES", "signup_max_failures", "5", "Failed real-name verifications (sign-up or upgrade) per client address and per ID number tried before they are locked (doubling from YIHAO_THROTTLE_LOCK)."),
     Option("YIHAO_SIGNUP_FAILURE_WINDOW", "signup_failure_window", "3600", "Failed verifications are forgotten this long after the last one, seconds."),
+    Option("YIHAO_UPSTREAM_TIMEOUT_MS", "upstream_timeout_ms", "5000", "Timeout of one call to an upstream identity provider (discovery, keys, token), milliseconds; a slow upstream gets a clear error page."),
 )
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
@@ -153,6 +154,7 @@ class Settings:
     trust_framework: str
     signup_max_failures: int
     signup_failure_window: int
+    upstream_timeout_ms: int
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -311,6 +313,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "trust_framework": lambda n, v: _token(n, v),
     "signup_max_failures": lambda n, v: _int(n, v, 1),
     "signup_failure_window": lambda n, v: _int(n, v, 60),
+    "upstream_timeout_ms": lambda n, v: _int(n, v, 100),
 }
 
 

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from idp import verified_claims
 from idp.authn import acr
 from idp.claims import CLAIM_SCOPE
-from idp.clients import ID_TOKEN_ALGS, SUPPORTED_SCOPES
+from idp.clients import GRANT_TYPES, ID_TOKEN_ALGS, SUPPORTED_SCOPES
 from idp.settings import Settings
 from realname.enterprises import ENTERPRISE_CLAIM
 
@@ -28,7 +28,7 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

@@ -112,7 +112,8 @@ class AuthorizationCodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
         if "openid" in scopes:
             token["id_token"] = self.server.issuer.id_token(client, issued.auth, nonce=issued.nonce,
                                                              access_token=access_token,
-                                                             extra=self.server.requested_id_token_claims(client, issued.auth))
+                                                             extra=self.server.requested_id_token_claims(client, issued.auth)
+                                                             | self.server.downstream_claims(client, issued.auth))
         TOKENS_ISSUED.labels(grant_type=self.GRANT_TYPE).inc()
         events.record(events.TOKEN_ISSUED, subject=issued.auth.account_id, client_id=client.client_id,
                       grant_type=self.GRANT_TYPE)

@@ -13,6 +13,9 @@ from idp.claims import ID_NUMBER_ITEM, release
 from idp.tokens import Authentication, TokenIssuer
 
 if TYPE_CHECKING:
+    from federation.downstream import Downstream
+    from federation.exchange import Tokens
+    from federation.partners import Partners
     from idp.accounts import Accounts
     from idp.consents import Consents
     from idp.refresh import RefreshTokens
@@ -35,6 +38,9 @@ class YihaoServer(AuthorizationServer):
         self.verification: Verification
         self.enterprises: Enterprises
         self.trust_framework = "cn_realname"
+        self.partners: Partners  # set by build_core: what partner clients may exchange
+        self.partner_tokens: Tokens  # set by build_core: checks the tokens partners present
+        self.downstream: Downstream | None = None  # set by build_core: identity released to downstream providers
 
     def requested_id_token_claims(self, client: RegisteredClient, auth: Authentication) -> dict[str, Any]:
         """OIDC Core §5.5: the claims the grant's `claims` request asked for in the ID token, current
@@ -59,6 +65,10 @@ class YihaoServer(AuthorizationServer):
         if whole:
             events.record(events.PII_REVEALED, subject=account_id, client_id=client.client_id, reason="verified_claims")
         return {verified_claims.CLAIM: selected}
+
+    def downstream_claims(self, client: RegisteredClient, auth: Authentication) -> dict[str, Any]:
+        """What a downstream identity provider is given about the person (federation.downstream)."""
+        return self.downstream.id_token_claims(client, auth.account_id) if self.downstream else {}
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
         return self.clients.get(client_id)
