@@ -19,7 +19,9 @@ def test_nothing_unbuilt_is_advertised(provider: Provider) -> None:
     meta = httpx.get(provider.url + "/.well-known/openid-configuration").json()
     for absent in ("registration_endpoint", "pushed_authorization_request_endpoint", "device_authorization_endpoint"):
         assert absent not in meta
-    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
+    assert meta["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials",
+                                             "urn:ietf:params:oauth:grant-type:token-exchange",
+                                             "urn:ietf:params:oauth:grant-type:jwt-bearer"]
     assert "offline_access" in meta["scopes_supported"]
     assert meta["response_types_supported"] == ["code"]
     assert meta["code_challenge_methods_supported"] == ["S256"]
