@@ -15,8 +15,22 @@ from tests.live import ThreadServer, free_port
 from tests.rp import Browser
 
 
+def _two_free_ports() -> int:
+    """A port whose next port is free too: the demo province listens on the next one."""
+    import socket
+
+    while True:
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
 def test_the_demo_offers_the_province_and_its_citizen_signs_in(tmp_path: Path) -> None:
-    port = free_port()
+    port = _two_free_ports()
     settings = make_settings(Backend("sqlite", f"sqlite:///{tmp_path / 'yihao.db'}", None), tmp_path,
                              YIHAO_BIND=f"127.0.0.1:{port}", YIHAO_ISSUER=f"http://127.0.0.1:{port}", YIHAO_DEMO="true")
     core = build_core(settings, migrate=True)
