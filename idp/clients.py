@@ -25,7 +25,10 @@ SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 SUPPORTED_SCOPES = ("openid", "profile", "email", "phone", "offline_access", "enterprise")
 NOT_BY_DEFAULT = ("offline_access", "enterprise")  # a client is registered with these only when asked
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE)
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE, TOKEN_EXCHANGE, JWT_BEARER)
+SERVICE_GRANTS = frozenset({"client_credentials", TOKEN_EXCHANGE, JWT_BEARER})  # no browser, a secret needed
 # How a client authenticates at the token endpoint; discovery and registration read this list.
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 APPLICATION_TYPES = ("web", "native")
@@ -377,8 +380,8 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
         raise ClientInputError(f"grant_type {unknown[0]!r} is not supported")
     if method not in AUTH_METHODS:
         raise ClientInputError(f"token_endpoint_auth_method {method!r} is not supported")
-    if method == "none" and "client_credentials" in grant_types:
-        raise ClientInputError("a public client cannot use client_credentials")
+    if method == "none" and set(grant_types) & SERVICE_GRANTS:
+        raise ClientInputError(f"a public client cannot use {sorted(set(grant_types) & SERVICE_GRANTS)[0]}")
     for setting, alg in (("id_token_signed_response_alg", id_token_signed_response_alg),
                          ("userinfo_signed_response_alg", userinfo_signed_response_alg),
                          ("access_token_signed_response_alg", access_token_signed_response_alg)):

@@ -5,6 +5,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from federation import Federation
+from federation.downstream import Downstream
+from federation.exchange import Tokens
+from idp.authn.acr import scheme as acr_scheme
+
 from idp import db, events
 from idp.accounts import Accounts
 from idp.audit import chain_key
@@ -17,7 +22,9 @@ from idp.dpop import DPoP
 from idp.grants.authorization_code import AuthorizationCodeGrant, PkceS256
 from idp.grants.client_credentials import ClientCredentialsGrant
 from idp.grants.device_code import DeviceAuthorization, DeviceCodeGrant
+from idp.grants.jwt_bearer import JwtBearerGrant
 from idp.grants.refresh_token import RefreshTokenGrant
+from idp.grants.token_exchange import TokenExchangeGrant
 from idp.keys import KeyRing
 from idp.oauth.server import YihaoServer
 from idp.refresh import RefreshTokens
@@ -55,11 +62,13 @@ class Core:
     throttle: Throttle
     dpop: DPoP
     devices: DeviceCodes
+    federation: Federation
     audit: events.AuditWriter | None = None
     verification: Verification = field(init=False)  # real-name verification (sign-up, L1 → L2)
     enterprises: Enterprises = field(init=False)  # enterprise accounts and who acts for them
 
     def close(self) -> None:
+        self.federation.close()
         if self.audit is not None:
             self.audit.close()  # queued audit rows reach the database before the engine goes
         self.store.close()
@@ -93,13 +102,20 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     devices = DeviceCodes(store, settings.device_code_ttl, settings.device_poll_interval)
     server.register_grant(type("KioskGrant", (DeviceCodeGrant,), {"devices": devices}))
     server.register_endpoint(DeviceAuthorization(server, devices, f"{settings.issuer}/device"))
+    federation = Federation(engine, master, store, timeout=settings.upstream_timeout_ms / 1000)
+    identities = Identities(engine, vault)
+    server.downstream = Downstream(federation.partners, identities)
+    server.partners = federation.partners
+    server.partner_tokens = Tokens(issuer, federation, store, acr_scheme(settings.acr_values))
+    server.register_grant(TokenExchangeGrant)
+    server.register_grant(JwtBearerGrant)
     core = Core(settings=settings, engine=engine, store=store, master=master, keys=keys, clients=clients,
                 accounts=accounts, consents=Consents(engine), sessions=sessions,
-                issuer=issuer, refresh=refresh, server=server, vault=vault, identities=Identities(engine, vault),
+                issuer=issuer, refresh=refresh, server=server, vault=vault, identities=identities,
                 population=open_population_registry(settings, engine, vault),
                 entities=open_legal_entity_registry(engine, vault), throttle=Throttle.from_settings(store, settings),
                 audit=audit, dpop=DPoP(store, master.derive("dpop-nonce"), max_age=settings.dpop_proof_max_age,
-                                       require_nonce=settings.dpop_nonce), devices=devices)
+                                       require_nonce=settings.dpop_nonce), devices=devices, federation=federation)
     core.verification = server.verification = Verification(core)
     core.enterprises = server.enterprises = Enterprises(core)
     server.consents, server.trust_framework = core.consents, settings.trust_framework

@@ -51,6 +51,10 @@ VERIFICATION_FAILED = "identity.verification_failed"  # reason: no_match | regis
 AGENT_ADDED = "enterprise.agent_added"
 DEVICE_CODE_REFUSED = "device.user_code_refused"  # a typed user code that is unknown or expired
 DEVICE_AUTHORIZED, DEVICE_DENIED = "device.authorized", "device.denied"
+UPSTREAM_ADDED = "federation.upstream_added"
+UPSTREAM_LOGIN = "federation.login"  # a person came back from an upstream (outcome says how it went)
+ACCOUNT_LINKED, ACCOUNT_UNLINKED = "federation.linked", "federation.unlinked"
+UPSTREAM_LOGOUT = "federation.upstream_logout"  # an upstream's back-channel logout ended local sessions
 
 Row = dict[str, Any]
 

@@ -11,7 +11,8 @@ from idp.endpoints.jwks import jwks
 from idp.endpoints.registration import configuration, register
 from idp.endpoints.token import device_authorization, introspect, revoke, token
 from idp.endpoints.userinfo import userinfo
-from idp.interaction import account, device, enterprise, login, logout, signup
+from idp.endpoints import federation_logout
+from idp.interaction import account, device, enterprise, links, login, logout, signup, upstream
 from idp.metrics import metrics_endpoint
 from idp.settings import Settings
 
@@ -40,6 +41,14 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/interaction/{uid}/enterprise", enterprise.choose, methods=["POST"], name="enterprise_choice"),
         Route("/account/verify", account.show, methods=["GET"], name="account_verify_page"),
         Route("/account/verify", account.submit, methods=["POST"], name="account_verify"),
+        Route("/interaction/{uid}/upstream/{slug}", upstream.start, methods=["GET"], name="upstream_login"),
+        Route("/federation/callback", upstream.callback, methods=["GET"], name="upstream_callback"),
+        Route("/federation/link/{token}", upstream.confirm, methods=["POST"], name="upstream_link"),
+        Route("/federation/{slug}/backchannel-logout", federation_logout.backchannel_logout, methods=["POST"],
+              name="upstream_backchannel_logout"),
+        Route("/federation/logged-out", logout.upstream_logged_out, methods=["GET"], name="upstream_logged_out"),
+        Route("/account/links", links.links, methods=["GET"], name="account_links"),
+        Route("/account/links/{link_id}/remove", links.unlink, methods=["POST"], name="account_unlink"),
         Route("/logout", logout.end_session, methods=["GET", "POST"], name="end_session"),
         Route("/logout/{uid}", logout.confirm, methods=["POST"], name="logout_confirm"),
         Route("/healthz", healthz, methods=["GET"], name="healthz"),

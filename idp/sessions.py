@@ -104,6 +104,17 @@ class Sessions:
         self._store.delete(sid_key(data["s"]))
         return SsoSession(data["a"], data["t"], tuple(data["m"]), data["c"], data["s"], data["o"])
 
+    def end_sid(self, sid: str) -> SsoSession | None:
+        """End the session with this public sid (a logout told by another provider); what it was, if alive."""
+        key = self._store.take(sid_key(sid))
+        if key is None:
+            return None
+        data = get_json(self._store, key.decode())
+        self._store.delete(key.decode())
+        if not isinstance(data, dict):
+            return None
+        return SsoSession(data["a"], data["t"], tuple(data["m"]), data["c"], data["s"], data["o"])
+
     def join(self, sid: str, client_id: str, grant_id: str) -> None:
         """Record that `client_id` received tokens in this session under `grant_id`: the clients to
         notify and the grants to revoke at logout (one set, one write; grant ids hold no space)."""

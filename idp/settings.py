@@ -87,6 +87,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_DPOP_PROOF_MAX_AGE", "dpop_proof_max_age", "60", "A DPoP proof whose iat is older than this is refused (its jti is remembered as long), seconds."),
     Option("YIHAO_DEVICE_CODE_TTL", "device_code_ttl", "600", "Life of a device code and its user code (RFC 8628 device flow), seconds."),
     Option("YIHAO_DEVICE_POLL_INTERVAL", "device_poll_interval", "5", "Least time between two polls of one device code; each early poll answers slow_down and adds 5, seconds."),
+    Option("YIHAO_UPSTREAM_TIMEOUT_MS", "upstream_timeout_ms", "5000", "Timeout of one call to an upstream identity provider (discovery, keys, token), milliseconds; a slow upstream gets a clear error page."),
 )
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
@@ -163,6 +164,7 @@ class Settings:
     dpop_proof_max_age: int
     device_code_ttl: int
     device_poll_interval: int
+    upstream_timeout_ms: int
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -333,6 +335,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "dpop_proof_max_age": lambda n, v: _int(n, v, 5),
     "device_code_ttl": lambda n, v: _int(n, v, 60),
     "device_poll_interval": lambda n, v: _int(n, v, 1),
+    "upstream_timeout_ms": lambda n, v: _int(n, v, 100),
 }
 
 

@@ -79,9 +79,11 @@ class TokenIssuer:
         return {"sub": self.subject(client, auth.acting_for), "act": {"sub": self.subject(client, auth.account_id)}}
 
     def access_token(self, client: RegisteredClient, auth: Authentication | None, scope: str,
-                     audience: str | list[str] | None = None, jkt: str | None = None) -> tuple[str, int]:
+                     audience: str | list[str] | None = None, jkt: str | None = None,
+                     extra: dict[str, Any] | None = None) -> tuple[str, int]:
         """An RFC 9068 access token: for a person (`auth`) or, without one, for the client itself;
-        bound to a DPoP key when `jkt` is its thumbprint (RFC 9449 §6.1)."""
+        bound to a DPoP key when `jkt` is its thumbprint (RFC 9449 §6.1); `extra` adds claims
+        (e.g. `act`, RFC 8693 §4.1)."""
         now = int(time.time())
         ttl = self._settings.access_token_ttl
         jti = random_token(16)
@@ -99,6 +101,8 @@ class TokenIssuer:
                 claims["uc"] = list(auth.userinfo_claims)
             if auth.userinfo_verified is not None:  # the verified_claims request for userinfo
                 claims["uv"] = auth.userinfo_verified
+        if extra:
+            claims.update(extra)
         alg = client.access_token_signed_response_alg or self._settings.access_token_alg
         return jose.sign(claims, self._keys.signing_key(alg), typ="at+jwt"), ttl
 

@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import idp.models  # noqa: F401  (registers the tables)
 import realname.models  # noqa: F401
+import federation.models  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -7,7 +7,10 @@ from typing import Callable, Sequence
 
 from idp.settings import ConfigError
 
-VERBS = ("serve", "db", "accounts", "clients", "keys", "config", "check", "registry", "audit", "enterprises")
+VERBS = ("serve", "db", "accounts", "clients", "keys", "config", "check", "registry", "audit", "enterprises",
+         "upstreams", "partners")
+VERBS = ("serve", "db", "accounts", "clients", "keys", "config", "check", "registry", "audit", "enterprises",
+         "upstreams", "partners")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,14 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    province = None
+    if settings.demo:
+        from federation.demo import start_province
+
+        try:
+            province = start_province(settings)
+        except Exception as exc:  # the city works without it: say why, and go on
+            print(f"  (the demo province did not start: {type(exc).__name__}: {exc})", flush=True)
     host, port = settings.host_port
     print(f"Yihao OpenID Provider: {settings.issuer} (listening on {settings.bind}, "
           f"{'embedded' if settings.embedded else 'production'} mode, {settings.workers} worker(s))", flush=True)
@@ -46,6 +54,10 @@ def run(args: argparse.Namespace) -> int:
               " (verified at L2, agent of a demo enterprise)", flush=True)
         name, number = credentials.newcomer
         print(f"  sign up as a new citizen: name {name}  ID number {number} (synthetic, in the demo registry)",
+              flush=True)
+    if province:
+        print(f"  demo province (upstream, button on the login page): {province.issuer}", flush=True)
+        print(f"  province citizen (verified L2): username {province.username}  password {province.password}",
               flush=True)
     uvicorn.run("idp.asgi:app_from_env", factory=True, host=host, port=port, workers=settings.workers,
                 log_config=None, access_log=False, server_header=False, timeout_graceful_shutdown=20,

@@ -1,7 +1,7 @@
 """The login and consent steps of an interaction: pages for people, CSRF-protected forms."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -11,13 +11,13 @@ from idp import events
 from idp.accounts import Profile
 from idp.authn import acr
 from idp.claims import consent_scope
-from idp.endpoints.params import BadRequest, form_items
 from idp.interaction.pages import duration, render
-from idp.interaction.web import browser_cookie, origin, outcome_response, page_locale
+from idp.interaction.web import browser_cookie, origin, outcome_response, page_locale, read_form
 from idp.logout import propagate_logout
 from idp.metrics import LOGINS
 from idp.oauth.flow import error_page
 from idp.throttle import Verdict
+from idp.sessions import SsoSession
 from idp.tokens import Authentication
 
 EXPIRED = error_page("interaction_expired", "this sign-in has already been completed or has expired")
@@ -40,7 +40,8 @@ def _page(request: Request, uid: str, record: dict[str, Any], message: str | Non
     context = {"uid": uid, "csrf_token": record["x"], "client_name": client.name if client else record["c"],
                "message": message, "message_values": message_values,
                "username": username or params.get("login_hint", "")[:128],
-               "user_code": record["d"][3] if "d" in record else None}  # a device's code, to compare
+               "user_code": record["d"][3] if "d" in record else None,  # a device's code, to compare
+               "upstreams": [(u.slug, u.name) for u in request.app.state.core.federation.upstreams.enabled()]}
     if record["s"] == "enterprise":
         from idp.interaction.enterprise import page
 
@@ -64,13 +65,6 @@ def _show(request: Request) -> Response:
     if record is None:
         return outcome_response(request, EXPIRED, page_locale(request))
     return _page(request, uid, record)
-
-
-async def read_form(request: Request) -> dict[str, str] | None:
-    try:
-        return dict(await form_items(request))
-    except BadRequest:
-        return None
 
 
 def _step(request: Request, form: dict[str, str] | None, step: str) -> tuple[str, dict[str, Any]] | Response:
@@ -117,9 +111,9 @@ def _login(request: Request, form: dict[str, str] | None) -> Response:
 
 
 def signed_in(request: Request, uid: str, record: dict[str, Any], profile: Profile, amr: tuple[str, ...],
-              strength: int) -> Response:
+              strength: int, on_session: Callable[[SsoSession], None] | None = None) -> Response:
     """The person is authenticated: a new SSO session, then the flow goes on (consent or the code).
-    acr = min(identity level, strength of this login)."""
+    acr = min(identity level, strength of this login); `on_session` sees the new session first."""
     core = request.app.state.core
     achieved = acr.scheme(core.settings.acr_values).achieved(profile.assurance_level, strength)
     # A login never keeps the old handle; another person's login ends the old session everywhere.
@@ -127,6 +121,8 @@ def signed_in(request: Request, uid: str, record: dict[str, Any], profile: Profi
                                                    amr, achieved)
     if ended is not None:
         propagate_logout(core, ended.account_id, ended.sid)
+    if on_session is not None:
+        on_session(session)
     LOGINS.labels(outcome="success").inc()
     events.record(events.LOGIN_SUCCEEDED, subject=profile.id, client_id=record["c"], amr=list(amr))
     auth = Authentication(account_id=profile.id, auth_time=session.auth_time, amr=session.amr, acr=session.acr,

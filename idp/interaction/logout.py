@@ -16,15 +16,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from federation import broker
 from idp.clients import RegisteredClient
 from idp.core import Core
 from idp.crypto import equal, random_token
 from idp.endpoints.params import BadRequest, form_items, query_items
 from idp.interaction.pages import render
-from idp.interaction.web import (browser_cookie, browser_id, clear_session_cookie, origin, page_locale,
-                                set_cookie)
+from idp.interaction.web import (browser_cookie, browser_id, browser_record, clear_session_cookie, origin,
+                                page_locale, read_form, set_cookie)
 from idp.logout import propagate_logout
-from idp.store.ephemeral import get_json, put_json, take_json
+from idp.store.ephemeral import put_json, take_json
 from idp.tokens import audience
 
 SINGLE = ("id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales", "logout_hint")
@@ -133,20 +134,15 @@ def _confirm_page(request: Request, uid: str, record: dict[str, Any], message: s
 
 
 async def confirm(request: Request) -> Response:
-    try:
-        form: dict[str, str] | None = dict(await form_items(request))
-    except BadRequest:
-        form = None
-    return await run_in_threadpool(_confirm, request, form)
+    return await run_in_threadpool(_confirm, request, await read_form(request))
 
 
 def _confirm(request: Request, form: dict[str, str] | None) -> Response:
     core: Core = request.app.state.core
     uid = request.path_params["uid"]
     key = f"logout:{uid}"
-    record = get_json(core.store, key) if len(uid) <= 64 else None
-    browser = request.cookies.get(browser_cookie(request))
-    if not isinstance(record, dict) or not browser or not equal(record["b"], browser):
+    record = browser_record(request, key, uid)
+    if record is None:
         return _error(request, "logout_expired", "this sign-out request has expired", page_locale(request), 400)
     if form is None or not equal(record["x"], form.get("csrf_token") or ""):
         return _confirm_page(request, uid, record, "login.csrf", status=403)
@@ -168,6 +164,10 @@ def _log_out(request: Request, client: RegisteredClient | None, redirect: str | 
     if session is not None:
         request.app.state.logout_worker.wake()
     frames = [_frame(core, c, session.sid) for c in participants if c.frontchannel_logout_uri] if session else []
+    then = add_params_to_uri(redirect, [("state", state)]) if redirect and state else redirect
+    upstream = broker.upstream_logout(core, session.sid, then) if session else None
+    if upstream is not None:  # the upstream session this one came from ends too, then the person goes on
+        redirect, state = upstream, None
     response = _finish(request, client, redirect, state, frames, page_locale(request, ui_locales))
     clear_session_cookie(request, response)
     return response
@@ -196,3 +196,12 @@ def _finish(request: Request, client: RegisteredClient | None, redirect: str | N
 def _error(request: Request, error: str, description: str, locale: str, status: int = 400) -> Response:
     return render(request, "error.html", {"error": error, "error_description": description}, locale=locale,
                   status=status)
+
+
+async def upstream_logged_out(request: Request) -> Response:
+    """Back from the upstream's end_session endpoint: on to where the logout was going, or the signed-out page."""
+    core: Core = request.app.state.core
+    known, then = await run_in_threadpool(broker.after_upstream_logout, core, request.query_params.get("state", ""))
+    if not known:
+        return _error(request, "logout_expired", "this sign-out request has expired", page_locale(request))
+    return _finish(request, None, then, None, [], page_locale(request))

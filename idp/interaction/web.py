@@ -6,9 +6,11 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.crypto import random_token
+from idp.crypto import equal, random_token
+from idp.endpoints.params import BadRequest, form_items
 from idp.interaction.pages import negotiate, render
 from idp.oauth.flow import Outcome
+from idp.store.ephemeral import get_json
 
 BROWSER_COOKIE = "yihao_browser"
 
@@ -63,3 +65,20 @@ def clear_session_cookie(request: Request, response: Response) -> None:
     core = request.app.state.core
     response.delete_cookie(core.sessions.cookie, path="/", secure=core.settings.secure_cookies, httponly=True,
                            samesite="lax")
+
+
+async def read_form(request: Request) -> dict[str, str] | None:
+    """The urlencoded form of a page's POST, or None when it cannot be read (the page says so)."""
+    try:
+        return dict(await form_items(request))
+    except BadRequest:
+        return None
+
+
+def browser_record(request: Request, key: str, ident: str) -> dict | None:
+    """The stored record under `key` if it belongs to this browser (its `b` is the browser cookie)."""
+    record = get_json(request.app.state.core.store, key) if len(ident) <= 64 else None
+    browser = request.cookies.get(browser_cookie(request))
+    if not isinstance(record, dict) or not browser or not equal(record["b"], browser):
+        return None
+    return record

@@ -21,7 +21,9 @@ def test_nothing_unbuilt_is_advertised(provider: Provider) -> None:
     for absent in ("pushed_authorization_request_endpoint",):
         assert absent not in meta
     assert meta["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials",
-                                             "urn:ietf:params:oauth:grant-type:device_code"]
+                                             "urn:ietf:params:oauth:grant-type:device_code",
+                                             "urn:ietf:params:oauth:grant-type:token-exchange",
+                                             "urn:ietf:params:oauth:grant-type:jwt-bearer"]
     assert "offline_access" in meta["scopes_supported"]
     assert meta["response_types_supported"] == ["code"]
     assert meta["code_challenge_methods_supported"] == ["S256"]

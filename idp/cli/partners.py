@@ -1,0 +1,45 @@
+"""`yihao partners set CLIENT_ID …`: what a partner client may exchange (RFC 8693) or assert (RFC 7523)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from federation.partners import SELF, TOKEN_TYPES
+from idp.cli.common import open_core
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("partners", help="partner rules for token exchange and JWT bearer grants")
+    verbs = parser.add_subparsers(dest="partners_verb", required=True)
+    put = verbs.add_parser("set", help="create or replace a partner client's rule")
+    put.add_argument("client_id")
+    put.add_argument("--subject-issuer", action="append", default=[], dest="subject_issuers",
+                     help=f"issuer whose tokens it may present (repeatable; {SELF!r} = this provider)")
+    put.add_argument("--token-type", action="append", default=[], dest="token_types", choices=sorted(TOKEN_TYPES),
+                     help="subject_token_type it may present (repeatable)")
+    put.add_argument("--audience", action="append", default=[], dest="audiences",
+                     help="audience it may ask tokens for (repeatable; the first is the default)")
+    put.add_argument("--scope", action="append", default=[], dest="scopes", help="scope it may ask for (repeatable)")
+    put.add_argument("--actor-issuer", action="append", default=[], dest="actor_issuers",
+                     help="issuer of actor tokens it may present, to act for someone (repeatable)")
+    put.add_argument("--release-identity", action="store_true",
+                     help="the client is a downstream identity provider: its ID tokens carry the verified ID number")
+    put.set_defaults(run=run_set)
+
+
+def run_set(args: argparse.Namespace) -> int:
+    _settings, core = open_core()
+    try:
+        if core.clients.get(args.client_id) is None:
+            print(f"yihao: no client {args.client_id}", file=sys.stderr)
+            return 1
+        rule = core.federation.partners.set(
+            args.client_id, subject_issuers=args.subject_issuers, token_types=args.token_types,
+            audiences=args.audiences, scopes=args.scopes, actor_issuers=args.actor_issuers,
+            release_identity=args.release_identity)
+    finally:
+        core.close()
+    print(json.dumps({"client_id": rule.client_id, "subject_issuers": sorted(rule.subject_issuers),
+                      "audiences": list(rule.audiences), "release_identity": rule.release_identity}))
+    return 0
