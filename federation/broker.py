@@ -8,6 +8,7 @@ upstream's back-channel logout can end it.
 """
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +16,12 @@ from typing import Any
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
 
+from federation.linking import ID_NUMBER
 from federation.upstream import UpstreamConfig, UpstreamError
 from idp.core import Core
 from idp.crypto import digest, equal, random_token
 from idp.store.ephemeral import get_json, put_json, take_json
+from idp.verified_claims import ID_NUMBER as VERIFIED_ID_NUMBER
 
 with warnings.catch_warnings():  # authlib nudges towards the httpx2 fork; httpx is what we ship
     warnings.simplefilter("ignore")
@@ -26,6 +29,13 @@ with warnings.catch_warnings():  # authlib nudges towards the httpx2 fork; httpx
 
 CALLBACK = "/federation/callback"
 AMR = ("fed",)  # this login was vouched for by another provider
+# What an upstream trusted for the ID number is asked for (OIDC Core §5.5, OpenID Connect for Identity
+# Assurance §6): the verified number and name in the ID token. A Yihao upstream releases the whole
+# number only to a client its administrator allowed, after the person consented there; otherwise it
+# omits it, and nothing is linked by it.
+CLAIMS_REQUEST = json.dumps({"id_token": {"verified_claims": {
+    "verification": {"trust_framework": None, "assurance_level": None},
+    "claims": {VERIFIED_ID_NUMBER: None, "name": None}}}}, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -48,9 +58,10 @@ def start(core: Core, upstream: UpstreamConfig, uid: str, browser: str) -> str:
     state, nonce, verifier = random_token(24), random_token(24), random_token(48)
     put_json(core.store, state_key(state), {"u": upstream.slug, "i": uid, "b": browser, "n": nonce, "v": verifier},
              ttl=core.settings.interaction_ttl)
+    extra = {"claims": CLAIMS_REQUEST} if upstream.trusted_for(ID_NUMBER) else {}
     with _client(core, upstream) as client:
         url, _ = client.create_authorization_url(metadata["authorization_endpoint"], state=state, nonce=nonce,
-                                                 code_verifier=verifier)
+                                                 code_verifier=verifier, **extra)
     return url
 
 

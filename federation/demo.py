@@ -1,7 +1,8 @@
 """The demo province: a second Yihao, in a thread of `yihao serve --demo`, that the city trusts.
 
 It has its own SQLite database and in-process store, a citizen verified at L2 with a synthetic ID
-number, and the city as a downstream identity provider; the city registers it as the upstream
+number, and the city as a client allowed the whole ID number (`release_id_number`: released in
+verified_claims after the person consents at the province); the city registers it as the upstream
 "province", so its login page shows 使用省统一身份认证平台（演示）登录 / Log in with the province (demo).
 It listens on the next port, on `localhost` when the city is on 127.0.0.1 (and the other way round),
 because browsers do not tell cookies apart by port.
@@ -106,6 +107,5 @@ def _seed(core: Core, city_issuer: str, secret: str) -> None:
                              post_logout_redirect_uris=[city_issuer + "/federation/logged-out"],
                              response_types=["code"], scope="openid profile", first_party=True, subject_type="public",
                              backchannel_logout_uri=f"{city_issuer}/federation/{SLUG}/backchannel-logout",
-                             backchannel_logout_session_required=True))
+                             backchannel_logout_session_required=True, release_id_number=True))
     core.store.incr("clients:version", ttl=10 * 365 * 86400)
-    core.federation.partners.set(CLIENT_ID, release_identity=True)

@@ -23,11 +23,12 @@ from idp import db, events
 from idp.crypto import random_token
 from idp.models import Account
 from idp.models._base import aware, utcnow
+from idp.verified_claims import ID_NUMBER as VERIFIED_ID_NUMBER
 from realname.errors import ValidationError
 from realname.identity import IdentityTaken
 from realname.pii import IdNumber
 
-ID_NUMBER = "id_number"
+ID_NUMBER = "id_number"  # in an upstream's trust policy; also the plain claim some upstreams send
 MIN_LEVEL_FOR_ID_NUMBER = 2  # an L1 (self-asserted) number proves nothing about who this is
 
 
@@ -70,11 +71,12 @@ def _level(value: Any) -> int | None:
 
 
 def asserted(upstream: UpstreamConfig, claims: dict[str, Any]) -> Asserted:
-    """The claims this upstream is trusted for, from the ID token (top level or OIDC4IDA verified_claims)."""
+    """The claims this upstream is trusted for, from the ID token: OIDC4IDA verified_claims (a Yihao
+    upstream's `urn:yihao:claims:id_number`, or `id_number`), else the top level."""
     verified = claims.get("verified_claims") if isinstance(claims.get("verified_claims"), dict) else {}
     inner = verified.get("claims") if isinstance(verified.get("claims"), dict) else {}
     verification = verified.get("verification") if isinstance(verified.get("verification"), dict) else {}
-    raw = inner.get(ID_NUMBER, claims.get(ID_NUMBER))
+    raw = inner.get(VERIFIED_ID_NUMBER, inner.get(ID_NUMBER, claims.get(ID_NUMBER)))
     name = inner.get("name", claims.get("name"))
     untrusted = tuple(c for c, v in ((ID_NUMBER, raw), ("name", name)) if v is not None and not upstream.trusted_for(c))
     stated = _level(verification.get("assurance_level"))

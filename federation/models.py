@@ -58,5 +58,7 @@ class PartnerRule(SQLModel, table=True):
     audiences: list[str] = json_list()  # audiences it may ask tokens for
     scopes: list[str] = json_list()  # scopes it may ask for
     actor_issuers: list[str] = json_list()  # issuers of actor tokens (delegation); empty = none
-    release_identity: bool = False  # downstream identity provider: its ID tokens carry the verified ID number
+    # Unused, always False: migration 0012 made it NOT NULL. A client learns the whole ID number only
+    # through verified_claims (client.release_id_number and the person's consent), never by a partner rule.
+    release_identity: bool = False
     updated_at: datetime = when()

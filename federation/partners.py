@@ -31,11 +31,10 @@ class Rule:
     audiences: tuple[str, ...]
     scopes: frozenset[str]
     actor_issuers: frozenset[str]
-    release_identity: bool
 
 
 _COLUMNS = (PartnerRule.client_id, PartnerRule.subject_issuers, PartnerRule.token_types, PartnerRule.audiences,
-            PartnerRule.scopes, PartnerRule.actor_issuers, PartnerRule.release_identity)
+            PartnerRule.scopes, PartnerRule.actor_issuers)
 # A read on the token path: through db.Reads, so a connection the database dropped is retried.
 _BY_CLIENT = select(*_COLUMNS).where(PartnerRule.client_id == bindparam("client_id"))
 
@@ -47,8 +46,7 @@ class Partners:
         self._cache: dict[str, tuple[float, Rule | None]] = {}
 
     def set(self, client_id: str, *, subject_issuers: Iterable[str] = (), token_types: Iterable[str] = (),
-            audiences: Iterable[str] = (), scopes: Iterable[str] = (), actor_issuers: Iterable[str] = (),
-            release_identity: bool = False) -> Rule:
+            audiences: Iterable[str] = (), scopes: Iterable[str] = (), actor_issuers: Iterable[str] = ()) -> Rule:
         """Create or replace the partner's rule; token types by short name (access_token, id_token, jwt)."""
         types = [TOKEN_TYPES.get(t, t) for t in token_types]
         unknown = set(types) - set(TOKEN_TYPES.values())
@@ -56,8 +54,7 @@ class Partners:
             raise ValueError(f"token type {sorted(unknown)[0]!r} is not one of {', '.join(TOKEN_TYPES)}")
         row = PartnerRule(client_id=client_id, subject_issuers=sorted(set(subject_issuers)), token_types=sorted(set(types)),
                           audiences=list(dict.fromkeys(audiences)), scopes=sorted(set(scopes)),
-                          actor_issuers=sorted(set(actor_issuers)), release_identity=release_identity,
-                          updated_at=utcnow())
+                          actor_issuers=sorted(set(actor_issuers)), updated_at=utcnow())
         with self._sessions() as session, session.begin():
             session.merge(row)
         self._cache.pop(client_id, None)
@@ -80,6 +77,6 @@ def _rule(row: PartnerRule) -> Rule:
 
 
 def _from_columns(client_id: str, subject_issuers: list[str], token_types: list[str], audiences: list[str],
-                  scopes: list[str], actor_issuers: list[str], release_identity: bool) -> Rule:
+                  scopes: list[str], actor_issuers: list[str]) -> Rule:
     return Rule(client_id, frozenset(subject_issuers), frozenset(token_types), tuple(audiences), frozenset(scopes),
-                frozenset(actor_issuers), bool(release_identity))
+                frozenset(actor_issuers))

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from federation import Federation
-from federation.downstream import Downstream
 from federation.exchange import Tokens
 from idp.authn.acr import scheme as acr_scheme
 
@@ -104,7 +103,6 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.register_endpoint(DeviceAuthorization(server, devices, f"{settings.issuer}/device"))
     federation = Federation(engine, master, store, timeout=settings.upstream_timeout_ms / 1000)
     identities = Identities(engine, vault)
-    server.downstream = Downstream(federation.partners, identities)
     server.partners = federation.partners
     server.partner_tokens = Tokens(issuer, federation, store, acr_scheme(settings.acr_values))
     server.register_grant(TokenExchangeGrant)

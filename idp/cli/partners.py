@@ -23,8 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     put.add_argument("--scope", action="append", default=[], dest="scopes", help="scope it may ask for (repeatable)")
     put.add_argument("--actor-issuer", action="append", default=[], dest="actor_issuers",
                      help="issuer of actor tokens it may present, to act for someone (repeatable)")
-    put.add_argument("--release-identity", action="store_true",
-                     help="the client is a downstream identity provider: its ID tokens carry the verified ID number")
     put.set_defaults(run=run_set)
 
 
@@ -36,10 +34,9 @@ def run_set(args: argparse.Namespace) -> int:
             return 1
         rule = core.federation.partners.set(
             args.client_id, subject_issuers=args.subject_issuers, token_types=args.token_types,
-            audiences=args.audiences, scopes=args.scopes, actor_issuers=args.actor_issuers,
-            release_identity=args.release_identity)
+            audiences=args.audiences, scopes=args.scopes, actor_issuers=args.actor_issuers)
     finally:
         core.close()
     print(json.dumps({"client_id": rule.client_id, "subject_issuers": sorted(rule.subject_issuers),
-                      "audiences": list(rule.audiences), "release_identity": rule.release_identity}))
+                      "audiences": list(rule.audiences)}))
     return 0

@@ -51,8 +51,7 @@ def person_tokens(grant: Any, auth: Any, scope: str, resources: tuple[str, ...],
             dpop_jkt=request.dpop_jkt if client.public else None)
     if "openid" in scopes:
         token["id_token"] = grant.server.issuer.id_token(client, auth, nonce=nonce, access_token=token["access_token"],
-                                                         extra=grant.server.requested_id_token_claims(client, auth)
-                                                         | grant.server.downstream_claims(client, auth))
+                                                         extra=grant.server.requested_id_token_claims(client, auth))
     TOKENS_ISSUED.labels(grant_type=grant.GRANT_TYPE).inc()
     events.record(events.TOKEN_ISSUED, subject=auth.account_id, client_id=client.client_id,
                   grant_type=grant.GRANT_TYPE)

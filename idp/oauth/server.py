@@ -14,7 +14,6 @@ from idp.claims import ID_NUMBER_ITEM, release
 from idp.tokens import Authentication, TokenIssuer
 
 if TYPE_CHECKING:
-    from federation.downstream import Downstream
     from federation.exchange import Tokens
     from federation.partners import Partners
     from idp.accounts import Accounts
@@ -41,7 +40,6 @@ class YihaoServer(AuthorizationServer):
         self.trust_framework = "cn_realname"
         self.partners: Partners  # set by build_core: what partner clients may exchange
         self.partner_tokens: Tokens  # set by build_core: checks the tokens partners present
-        self.downstream: Downstream | None = None  # set by build_core: identity released to downstream providers
 
     def requested_id_token_claims(self, client: RegisteredClient, auth: Authentication) -> dict[str, Any]:
         """OIDC Core §5.5: the claims the grant's `claims` request asked for in the ID token, current
@@ -73,10 +71,6 @@ class YihaoServer(AuthorizationServer):
         if endpoint == "token" and client.dpop_bound_access_tokens and request.dpop_jkt is None:
             raise InvalidDPoPProofError("this client must send a DPoP proof with every token request")
         return client
-
-    def downstream_claims(self, client: RegisteredClient, auth: Authentication) -> dict[str, Any]:
-        """What a downstream identity provider is given about the person (federation.downstream)."""
-        return self.downstream.id_token_claims(client, auth.account_id) if self.downstream else {}
 
     def query_client(self, client_id: str) -> RegisteredClient | None:
         return self.clients.get(client_id)

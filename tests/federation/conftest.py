@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urljoin
 
+import httpx
 import pytest
 
 from idp.app import create_app
@@ -21,7 +22,7 @@ from tests.federation.fake_upstream import FakeUpstream
 from tests.live import ThreadServer, free_port
 from realname.pii import IdNumber
 from realname.testdata import make_id_number
-from tests.rp import Browser, RelyingParty, callback_params
+from tests.rp import Browser, RelyingParty, callback_params, parse_form
 
 SLUG = "province"
 
@@ -76,15 +77,17 @@ class Federated:
     secret: str
 
 
-def register_city(province: Provider, city: Provider, slug: str = SLUG) -> tuple[str, str]:
-    """The city as a first-party client of the province, with back-channel logout."""
+def register_city(province: Provider, city: Provider, slug: str = SLUG, *,
+                  release_id_number: bool = True) -> tuple[str, str]:
+    """The city as a first-party client of the province, with back-channel logout, allowed the whole ID
+    number: the province releases it in verified_claims once the person consents there."""
     # Public subjects: a partner of the province (also public) then knows the person by the same `sub`,
     # so a provincial token it holds names the person the city linked.
     client, secret = province.core.clients.create(
         name="市政务服务 City", redirect_uris=[city.url + "/federation/callback"], first_party=True,
         subject_type="public", post_logout_redirect_uris=[city.url + "/federation/logged-out"],
         backchannel_logout_uri=f"{city.url}/federation/{slug}/backchannel-logout",
-        backchannel_logout_session_required=True)
+        backchannel_logout_session_required=True, release_id_number=release_id_number)
     assert secret is not None
     return client.client_id, secret
 
@@ -92,7 +95,6 @@ def register_city(province: Provider, city: Provider, slug: str = SLUG) -> tuple
 @pytest.fixture(scope="session")
 def federated(province: Provider, city: Provider) -> Federated:
     client_id, secret = register_city(province, city)
-    province.core.federation.partners.set(client_id, release_identity=True)  # the city may learn ID numbers
     city.core.federation.upstreams.add(
         slug=SLUG, name="省统一身份认证平台", issuer=province.url, client_id=client_id, client_secret=secret,
         trusted_claims=["id_number", "name"], identity_level=2, acr_map={"loa/1": "loa/1", "loa/2": "loa/2"},
@@ -112,13 +114,27 @@ def upstream_button(page_html: str, slug: str = SLUG) -> str:
     return match.group(1)
 
 
-def broker_login(browser: Browser, rp: RelyingParty, username: str, password: str, slug: str = SLUG):
-    """At the city's login page press "Log in with <province>", sign in at the province; the response
-    that ends the journey (a redirect to the RP, or a page)."""
+def is_consent_page(page: httpx.Response) -> bool:
+    return page.status_code == 200 and parse_form(page.text).get("action", "").endswith("/consent")
+
+
+def answer_consents(browser: Browser, page: httpx.Response, stop_at: str, action: str = "approve") -> httpx.Response:
+    """Answer each consent page on the way (the province's, asking for the ID number; a city app's)."""
+    while is_consent_page(page):
+        page = browser.consent(page, action, stop_at)
+    return page
+
+
+def broker_login(browser: Browser, rp: RelyingParty, username: str, password: str, slug: str = SLUG,
+                 consent: str = "approve"):
+    """At the city's login page press "Log in with <province>", sign in at the province, answer its consent
+    page (the whole ID number) with `consent`; the response that ends the journey (a redirect to the RP,
+    or a page)."""
     auth = rp.authorization()
     page = browser.follow(browser.get(auth.url), rp.redirect_uri)
     start = urljoin(str(page.url), upstream_button(page.text, slug))
-    return auth, browser.login(start, username, password, stop_at=rp.redirect_uri, consent=None)
+    page = browser.login(start, username, password, stop_at=rp.redirect_uri, consent=None)
+    return auth, answer_consents(browser, page, rp.redirect_uri, consent)
 
 
 def tokens(rp: RelyingParty, auth, response) -> dict:

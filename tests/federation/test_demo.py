@@ -10,7 +10,7 @@ from idp.core import build_core
 from idp.demo import seed_demo
 from realname.pii import IdNumber
 from tests.conftest import Backend, make_settings
-from tests.federation.conftest import upstream_button
+from tests.federation.conftest import answer_consents, is_consent_page, upstream_button
 from tests.live import ThreadServer, free_port
 from tests.rp import Browser
 
@@ -42,7 +42,10 @@ def test_the_demo_offers_the_province_and_its_citizen_signs_in(tmp_path: Path) -
             page = browser.follow(browser.get(settings.issuer + "/demo/login"), "never")
             assert "省统一身份认证平台" in page.text
             start = urljoin(str(page.url), upstream_button(page.text, demo.SLUG))
-            done = browser.login(start, province.username, province.password, stop_at="never")  # consent at the city
+            # consent at the province (the whole ID number), then at the city (the demo RP)
+            page = browser.login(start, province.username, province.password, stop_at="never", consent=None)
+            assert is_consent_page(page) and "您的完整公民身份号码" in page.text
+            done = answer_consents(browser, page, "never")
             assert done.status_code == 200 and 'id="id-token-claims"' in done.text
         assert core.identities.find_person(IdNumber.parse(demo.ID_NUMBER)) is not None  # linked, verified L2
     finally:

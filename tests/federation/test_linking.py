@@ -2,16 +2,21 @@
 sign-in otherwise, created only when the policy allows; never by e-mail, phone or name."""
 from __future__ import annotations
 
+import json
 import re
 import uuid
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 from sqlalchemy import select
 
+from federation import broker
 from federation.models import UpstreamLink
 from idp import events
+from idp.claims import ID_NUMBER_ITEM
 from idp.models import AuditEvent
-from tests.federation.conftest import (SLUG, Federated, broker_login, citizen, city_rp, policy, tokens)
+from idp.verified_claims import ID_NUMBER, ID_NUMBER_MASKED
+from tests.federation.conftest import (SLUG, Federated, answer_consents, broker_login, citizen, city_rp,
+                                       is_consent_page, policy, register_city, tokens, upstream_button)
 from tests.rp import Browser, parse_form, tokens_after_login
 
 
@@ -73,18 +78,72 @@ def test_without_creation_an_unknown_person_must_sign_in_locally_to_link(federat
     assert [l.linked_by for l in _links(federated, at_city.id)] == ["login"]
 
 
-def test_an_id_number_the_upstream_is_not_trusted_for_links_nothing(federated: Federated, browser: Browser) -> None:
+def _asks_for_the_id_number(federated: Federated) -> bool:
+    """Whether the city's authorization request to the province asks for the verified ID number."""
+    upstream = federated.city.core.federation.upstreams.get(SLUG)
+    query = parse_qs(urlsplit(broker.start(federated.city.core, upstream, "uid", "browser")).query)
+    if "claims" not in query:
+        return False
+    asked = json.loads(query["claims"][0])["id_token"]["verified_claims"]
+    return asked["claims"] == {ID_NUMBER: None, "name": None} and "trust_framework" in asked["verification"]
+
+
+def test_an_id_number_the_upstream_is_not_trusted_for_is_not_asked_for_and_links_nothing(
+        federated: Federated, browser: Browser) -> None:
     at_province = citizen(federated.province)
     at_city = citizen(federated.city, id_number=at_province.id_number)
     rp = city_rp(federated.city)
+    assert _asks_for_the_id_number(federated)
     with policy(federated, trusted_claims=["name"], may_create=False):
+        assert not _asks_for_the_id_number(federated)
         _auth, page = broker_login(browser, rp, at_province.username, at_province.password)
     assert "/federation/link/" in page.text  # asked to prove it, not logged in to the account with that number
     assert _links(federated, at_city.id) == []
-    events.flush()
-    with federated.city.core.engine.connect() as connection:
-        rows = connection.execute(select(AuditEvent.details).where(AuditEvent.event == events.UPSTREAM_LOGIN)).all()
-    assert any(r[0].get("untrusted_claims") == ["id_number"] for r in rows)
+
+
+def test_a_person_who_refuses_the_id_number_at_the_province_is_not_linked_by_it(federated: Federated,
+                                                                                browser: Browser) -> None:
+    at_province = citizen(federated.province)
+    at_city = citizen(federated.city, id_number=at_province.id_number)
+    rp = city_rp(federated.city)
+    auth = rp.authorization()
+    page = browser.follow(browser.get(auth.url), rp.redirect_uri)
+    start = urljoin(str(page.url), upstream_button(page.text))
+    asked = browser.login(start, at_province.username, at_province.password, stop_at=rp.redirect_uri, consent=None)
+    assert is_consent_page(asked) and "您的完整公民身份号码" in asked.text  # the province asks the person
+    refused = answer_consents(browser, asked, rp.redirect_uri, "deny")
+    assert refused.status_code == 400 and "upstream_denied" in refused.text
+    assert _links(federated, at_city.id) == []
+    assert not federated.province.core.consents.covers(at_province.id, federated.client_id, ID_NUMBER_ITEM)
+
+
+def test_a_city_client_the_province_does_not_allow_gets_no_id_number_and_links_nothing(federated: Federated,
+                                                                                       browser: Browser) -> None:
+    """The same city, registered at the province without release_id_number: the province asks no consent
+    for the number and sends only its masked form, so the city cannot link by it."""
+    at_province = citizen(federated.province)
+    at_city = citizen(federated.city, id_number=at_province.id_number)
+    client_id, secret = register_city(federated.province, federated.city, release_id_number=False)
+    rp = city_rp(federated.city)
+    with policy(federated, client_id=client_id, client_secret=secret, may_create=False):
+        assert _asks_for_the_id_number(federated)
+        # a consent page at the province, refused, would end in an error page rather than the link page
+        _auth, page = broker_login(browser, rp, at_province.username, at_province.password, consent="deny")
+        assert page.status_code == 200 and "/federation/link/" in page.text
+    assert _links(federated, at_city.id) == []
+
+
+def test_an_id_number_given_without_consent_is_never_released(federated: Federated) -> None:
+    """Even for the allowed city client: verified_claims carries the masked number until the person consents."""
+    at_province = citizen(federated.province)
+    server = federated.province.core.server
+    client = federated.province.core.clients.get(federated.client_id)
+    request = json.loads(broker.CLAIMS_REQUEST)["id_token"]["verified_claims"]
+    before = server.verified_claims(client, at_province.id, request)["verified_claims"]["claims"]
+    assert ID_NUMBER not in before and before[ID_NUMBER_MASKED] == at_province.id_number.masked
+    federated.province.core.consents.grant(at_province.id, federated.client_id, ID_NUMBER_ITEM)
+    after = server.verified_claims(client, at_province.id, request)["verified_claims"]["claims"]
+    assert after[ID_NUMBER] == at_province.id_number.reveal()
 
 
 def test_an_id_number_trusted_only_at_level_one_links_nothing(federated: Federated, browser: Browser) -> None:

@@ -1,14 +1,22 @@
 """What the city refuses from an upstream, and the page a person sees instead (never a 500)."""
 from __future__ import annotations
 
+import json
+import random
 import time
+import uuid
 from typing import Iterator
 from urllib.parse import urljoin
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from federation.upstream import UpstreamInputError, check_url
+from idp import events
+from idp.models import AuditEvent
+from realname.pii import IdNumber
+from realname.testdata import make_id_number
 from tests.federation.conftest import city_rp, upstream_button
 from tests.federation.fake_upstream import Behaviour, FakeUpstream
 from tests.idp.conftest import Provider
@@ -89,6 +97,20 @@ def test_a_failing_upstream_gets_an_unavailable_page_in_english_when_asked(city:
     assert page.status_code in (400, 502)
     assert _error_code(page) in ("upstream_error", "upstream_unavailable")
     assert "identity provider" in page.text
+
+
+def test_an_id_number_from_an_upstream_not_trusted_for_it_is_audited_and_ignored(city: Provider, fake: FakeUpstream,
+                                                                                  browser: Browser) -> None:
+    number = IdNumber.parse(make_id_number(random.Random()))
+    fake.behaviour.claims = {"sub": f"fake-{uuid.uuid4().hex}", "id_number": number.reveal()}
+    response = _journey(city, browser)
+    assert response.is_redirect and "code=" in response.headers["location"]  # a new account, with no number
+    assert city.core.identities.find_person(number) is None
+    events.flush()
+    with city.core.engine.connect() as connection:
+        rows = connection.execute(select(AuditEvent.details).where(AuditEvent.event == events.UPSTREAM_LOGIN)).all()
+    assert any(r[0].get("untrusted_claims") == ["id_number"] and r[0].get("upstream") == SLUG for r in rows)
+    assert not any(number.reveal() in json.dumps(r[0]) for r in rows)  # audited by name, never by value
 
 
 def test_a_refusal_at_the_upstream_is_shown_as_such(city: Provider, fake: FakeUpstream, browser: Browser) -> None:
