@@ -76,6 +76,7 @@ class RegisteredClient(ClientMixin):
     contacts: tuple[str, ...] = ()
     issued_at: int = 0
     dpop_bound_access_tokens: bool = False
+    tls_client_auth_subject_dn: str | None = None
 
     @property
     def public(self) -> bool:
@@ -125,7 +126,7 @@ _COPIED = ("userinfo_signed_response_alg", "access_token_signed_response_alg", "
            "session_refresh_tokens", "backchannel_logout_uri", "backchannel_logout_session_required",
            "frontchannel_logout_uri", "frontchannel_logout_session_required", "release_id_number",
            "application_type", "registration_access_digest", "sector_identifier_uri", "client_uri", "logo_uri",
-           "policy_uri", "tos_uri", "dpop_bound_access_tokens")
+           "policy_uri", "tos_uri", "dpop_bound_access_tokens", "tls_client_auth_subject_dn")
 
 
 def _registered(row: Client) -> RegisteredClient:
@@ -290,7 +291,8 @@ class ClientRegistry:
         client_id = client_id or random_token(16)
         values = validated_columns(client_id=client_id, name=name, redirect_uris=redirect_uris, public=public,
                                    **metadata)
-        secret = None if values["token_endpoint_auth_method"] == "none" else random_token(32)  # 256 bits
+        # RFC 8705 §2: a client authenticating with its certificate holds no secret
+        secret = None if values["token_endpoint_auth_method"] in ("none", "tls_client_auth") else random_token(32)
         row = Client(client_id=client_id, secret_digest=digest(secret) if secret else None,
                      registration_access_digest=digest(registration_access_token) if registration_access_token else None,
                      **values)
@@ -362,7 +364,8 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
                       sector_identifier_uri: str | None = None, client_uri: str | None = None,
                       logo_uri: str | None = None, policy_uri: str | None = None, tos_uri: str | None = None,
                       contacts: list[str] | None = None, release_id_number: bool = False,
-                      dpop_bound_access_tokens: bool = False) -> dict[str, Any]:
+                      dpop_bound_access_tokens: bool = False,
+                      tls_client_auth_subject_dn: str | None = None) -> dict[str, Any]:
     """Check client metadata and return the columns of its row; ClientInputError says what is wrong.
 
     `application_type` None is an administrator's registration (the lenient redirect rules);
@@ -370,6 +373,11 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
     """
     grant_types = list(grant_types or ["authorization_code"])
     method = token_endpoint_auth_method or ("none" if public else "client_secret_basic")
+    if tls_client_auth_subject_dn is not None:  # RFC 8705 §2.1.2, registered by an administrator
+        if public or not tls_client_auth_subject_dn.strip() or token_endpoint_auth_method not in (
+                None, "tls_client_auth"):
+            raise ClientInputError("tls_client_auth_subject_dn: a confidential client's certificate subject DN")
+        method = "tls_client_auth"
     if not name.strip():
         raise ClientInputError("name must not be empty")
     # only the redirect-based grant needs a redirect URI (a kiosk or a service has none)
@@ -378,7 +386,7 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
     unknown = [g for g in grant_types if g not in GRANT_TYPES]
     if unknown:
         raise ClientInputError(f"grant_type {unknown[0]!r} is not supported")
-    if method not in AUTH_METHODS:
+    if method not in AUTH_METHODS and not (method == "tls_client_auth" and tls_client_auth_subject_dn):
         raise ClientInputError(f"token_endpoint_auth_method {method!r} is not supported")
     if method == "none" and set(grant_types) & SERVICE_GRANTS:
         raise ClientInputError(f"a public client cannot use {sorted(set(grant_types) & SERVICE_GRANTS)[0]}")
@@ -422,5 +430,5 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
         application_type=application_type or "web", sector_identifier_uri=sector_identifier_uri,
         client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri, tos_uri=tos_uri,
         contacts=list(contacts or []), release_id_number=release_id_number,
-        dpop_bound_access_tokens=dpop_bound_access_tokens,
+        dpop_bound_access_tokens=dpop_bound_access_tokens, tls_client_auth_subject_dn=tls_client_auth_subject_dn,
     )

@@ -12,6 +12,7 @@ from idp.authn.acr import scheme as acr_scheme
 from idp import db, events
 from idp.accounts import Accounts
 from idp.audit import chain_key
+from idp.authn.certificate import CertificateLogin
 from idp.authn.password import Passwords
 from idp.clients import ClientRegistry
 from idp.consents import Consents
@@ -25,7 +26,10 @@ from idp.grants.jwt_bearer import JwtBearerGrant
 from idp.grants.refresh_token import RefreshTokenGrant
 from idp.grants.token_exchange import TokenExchangeGrant
 from idp.keys import KeyRing
+from idp.oauth.mtls import tls_client_auth
 from idp.oauth.server import YihaoServer
+from idp.pki.crl import HttpCrlSource, Revocation
+from idp.pki.truststore import TrustStore
 from idp.refresh import RefreshTokens
 from idp.sessions import Sessions
 from idp.settings import Settings
@@ -62,6 +66,8 @@ class Core:
     dpop: DPoP
     devices: DeviceCodes
     federation: Federation
+    trust: TrustStore
+    certificates: CertificateLogin
     audit: events.AuditWriter | None = None
     verification: Verification = field(init=False)  # real-name verification (sign-up, L1 → L2)
     enterprises: Enterprises = field(init=False)  # enterprise accounts and who acts for them
@@ -103,6 +109,13 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.register_endpoint(DeviceAuthorization(server, devices, f"{settings.issuer}/device"))
     federation = Federation(engine, master, store, timeout=settings.upstream_timeout_ms / 1000)
     identities = Identities(engine, vault)
+    entities = open_legal_entity_registry(engine, vault)
+    trust = TrustStore(engine, store)
+    revocation = Revocation(store, HttpCrlSource(settings.crl_timeout_ms / 1000, settings.crl_max_bytes))
+    certificates = CertificateLogin(store=store, trust=trust, revocation=revocation, identities=identities,
+                                    entities=entities, accounts=accounts, engine=engine,
+                                    challenge_ttl=settings.cert_challenge_ttl)
+    server.register_client_auth_method("tls_client_auth", tls_client_auth(certificates))
     server.partners = federation.partners
     server.partner_tokens = Tokens(issuer, federation, store, acr_scheme(settings.acr_values))
     server.register_grant(TokenExchangeGrant)
@@ -110,8 +123,8 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     core = Core(settings=settings, engine=engine, store=store, master=master, keys=keys, clients=clients,
                 accounts=accounts, consents=Consents(engine), sessions=sessions,
                 issuer=issuer, refresh=refresh, server=server, vault=vault, identities=identities,
-                population=open_population_registry(settings, engine, vault),
-                entities=open_legal_entity_registry(engine, vault), throttle=Throttle.from_settings(store, settings),
+                population=open_population_registry(settings, engine, vault), entities=entities,
+                throttle=Throttle.from_settings(store, settings), trust=trust, certificates=certificates,
                 audit=audit, dpop=DPoP(store, master.derive("dpop-nonce"), max_age=settings.dpop_proof_max_age,
                                        require_nonce=settings.dpop_nonce), devices=devices, federation=federation)
     core.verification = server.verification = Verification(core)

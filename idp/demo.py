@@ -175,8 +175,19 @@ def _pretty(value: dict[str, Any]) -> str:
     return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
 
 
+async def crl(request: Request) -> Response:
+    """The demo CAs' CRLs (their certificates' distribution points point here)."""
+    from idp.demo_pki import crl_file
+
+    found = crl_file(request.app.state.core, request.path_params["name"])
+    if found is None:
+        return Response(status_code=404)
+    return Response(found.read_bytes(), media_type="application/pkix-crl")
+
+
 def demo_routes() -> list[Route]:
     return [
+        Route("/demo/crl/{name}.crl", crl, methods=["GET"], name="demo_crl"),
         Route("/demo", home, methods=["GET"], name="demo"),
         Route("/demo/login", start, methods=["GET"], name="demo_login"),
         Route("/demo/callback", callback, methods=["GET"], name="demo_callback"),

@@ -88,6 +88,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_DEVICE_CODE_TTL", "device_code_ttl", "600", "Life of a device code and its user code (RFC 8628 device flow), seconds."),
     Option("YIHAO_DEVICE_POLL_INTERVAL", "device_poll_interval", "5", "Least time between two polls of one device code; each early poll answers slow_down and adds 5, seconds."),
     Option("YIHAO_UPSTREAM_TIMEOUT_MS", "upstream_timeout_ms", "5000", "Timeout of one call to an upstream identity provider (discovery, keys, token), milliseconds; a slow upstream gets a clear error page."),
+    Option("YIHAO_CERT_CHALLENGE_TTL", "cert_challenge_ttl", "300", "Life of a certificate-login challenge (single use, bound to the browser and the sign-in), seconds."),
+    Option("YIHAO_CERT_AGENT_URL", "cert_agent_url", "http://127.0.0.1:18321", "Where the login page finds the local signing agent (USB-key agent on the person's PC); loopback http or https."),
+    Option("YIHAO_CRL_TIMEOUT_MS", "crl_timeout_ms", "3000", "Timeout of one CRL download, milliseconds; a CRL that cannot be had leaves the status unknown (refused unless the CA allows a stale CRL)."),
+    Option("YIHAO_CRL_MAX_BYTES", "crl_max_bytes", "10485760", "Largest CRL downloaded, bytes."),
+    Option("YIHAO_MTLS_PROXIES", "mtls_proxies", "", "Addresses (IPs or CIDR ranges, comma-separated) of TLS-terminating proxies whose client-certificate header is believed; empty: mutual-TLS login off."),
+    Option("YIHAO_MTLS_HEADER", "mtls_header", "X-SSL-Client-Cert", "Header in which those proxies forward the client certificate they verified (URL-encoded PEM, as nginx's $ssl_client_escaped_cert, or base64 DER)."),
 )
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
@@ -165,6 +171,12 @@ class Settings:
     device_code_ttl: int
     device_poll_interval: int
     upstream_timeout_ms: int
+    cert_challenge_ttl: int
+    cert_agent_url: str
+    crl_timeout_ms: int
+    crl_max_bytes: int
+    mtls_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    mtls_header: str
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -336,6 +348,11 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "device_code_ttl": lambda n, v: _int(n, v, 60),
     "device_poll_interval": lambda n, v: _int(n, v, 1),
     "upstream_timeout_ms": lambda n, v: _int(n, v, 100),
+    "cert_challenge_ttl": lambda n, v: _int(n, v, 30),
+    "cert_agent_url": lambda n, v: _service_url(n, v),
+    "crl_timeout_ms": lambda n, v: _int(n, v, 100),
+    "crl_max_bytes": lambda n, v: _int(n, v, 1024),
+    "mtls_proxies": _networks,
 }
 
 

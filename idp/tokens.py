@@ -80,10 +80,11 @@ class TokenIssuer:
 
     def access_token(self, client: RegisteredClient, auth: Authentication | None, scope: str,
                      audience: str | list[str] | None = None, jkt: str | None = None,
-                     extra: dict[str, Any] | None = None) -> tuple[str, int]:
+                     extra: dict[str, Any] | None = None, x5t: str | None = None) -> tuple[str, int]:
         """An RFC 9068 access token: for a person (`auth`) or, without one, for the client itself;
-        bound to a DPoP key when `jkt` is its thumbprint (RFC 9449 §6.1); `extra` adds claims
-        (e.g. `act`, RFC 8693 §4.1)."""
+        bound to a DPoP key when `jkt` is its thumbprint (RFC 9449 §6.1), to a client certificate
+        when `x5t` is its thumbprint (RFC 8705 §3, `cnf.x5t#S256`); `extra` adds claims (e.g. `act`,
+        RFC 8693 §4.1)."""
         now = int(time.time())
         ttl = self._settings.access_token_ttl
         jti = random_token(16)
@@ -103,6 +104,8 @@ class TokenIssuer:
                 claims["uv"] = auth.userinfo_verified
         if extra:
             claims.update(extra)
+        if x5t is not None:
+            claims["cnf"] = {**claims.get("cnf", {}), "x5t#S256": x5t}
         alg = client.access_token_signed_response_alg or self._settings.access_token_alg
         return jose.sign(claims, self._keys.signing_key(alg), typ="at+jwt"), ttl
 

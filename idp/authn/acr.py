@@ -15,7 +15,7 @@ DEFAULT_LEVELS = ("loa/1", "loa/2", "loa/3", "loa/4")
 # Authentication strengths, the second term of the minimum (reference "Assurance levels"):
 # any login, password (or SMS), MFA, hardware certificate or passkey.
 ANY_LOGIN, PASSWORD_STRENGTH, MULTI_FACTOR, HARDWARE = 1, 2, 3, 4
-STRONGEST = PASSWORD_STRENGTH  # the strongest login Yihao offers today; discovery advertises levels up to it
+STRONGEST = HARDWARE  # a USB-key certificate login (idp/authn/certificate.py); discovery advertises levels up to it
 
 
 @dataclass(frozen=True)

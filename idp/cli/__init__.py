@@ -8,9 +8,7 @@ from typing import Callable, Sequence
 from idp.settings import ConfigError
 
 VERBS = ("serve", "db", "accounts", "clients", "keys", "config", "check", "registry", "audit", "enterprises",
-         "upstreams", "partners")
-VERBS = ("serve", "db", "accounts", "clients", "keys", "config", "check", "registry", "audit", "enterprises",
-         "upstreams", "partners")
+         "upstreams", "partners", "ca", "agent")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

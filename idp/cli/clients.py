@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="give this client the account id as `sub` (default: pairwise per sector)")
     create.add_argument("--release-id-number", action="store_true",
                         help="may receive the whole ID number in verified_claims, after the person consents")
+    create.add_argument("--tls-client-auth-subject-dn", metavar="DN",
+                        help="authenticate with a client certificate of this subject (RFC 4514) from a trusted CA, "
+                             "through a mutual-TLS proxy (RFC 8705 tls_client_auth); no secret, tokens bound to it")
     create.add_argument("--json", action="store_true", help="print client_id (and client_secret) as JSON")
     create.set_defaults(run=run_create)
     iat = verbs.add_parser("iat", help="issue an initial access token for dynamic client registration")
@@ -65,7 +68,8 @@ def run_create(args: argparse.Namespace) -> int:
             grant_types=args.grant_types, resources=args.resources, default_resource=args.default_resource,
             access_token_signed_response_alg=args.access_token_alg, userinfo_signed_response_alg=args.userinfo_alg,
             session_refresh_tokens=args.session_refresh_tokens, release_id_number=args.release_id_number,
-            dpop_bound_access_tokens=args.dpop_bound_access_tokens)
+            dpop_bound_access_tokens=args.dpop_bound_access_tokens,
+            tls_client_auth_subject_dn=args.tls_client_auth_subject_dn)
         events.record(events.CLIENT_CREATED, actor="cli", client_id=client.client_id)
     except ClientInputError as exc:
         print(f"yihao: {exc}", file=sys.stderr)

@@ -4,8 +4,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from idp.cli.common import open_core
+from idp.interaction.web import origin
+from idp.settings import Settings, is_loopback_host
+
+if TYPE_CHECKING:
+    from idp.demo_pki import DemoEnterprise
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,11 +32,12 @@ def run(args: argparse.Namespace) -> int:
     settings, core = open_core()
     try:
         core.keys.ensure()
-        credentials = None
+        credentials = enterprise = None
         if settings.demo:
             from idp.demo import seed_demo
+            from idp.demo_pki import seed_certificates
 
-            credentials = seed_demo(core)
+            credentials, enterprise = seed_demo(core), seed_certificates(core)
     finally:
         core.close()
     if settings.workers > 1:
@@ -59,7 +69,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"  demo province (upstream, button on the login page): {province.issuer}", flush=True)
         print(f"  province citizen (verified L2): username {province.username}  password {province.password}",
               flush=True)
-    uvicorn.run("idp.asgi:app_from_env", factory=True, host=host, port=port, workers=settings.workers,
-                log_config=None, access_log=False, server_header=False, timeout_graceful_shutdown=20,
-                lifespan="on")
+    agent = start_demo_agent(settings, enterprise) if enterprise else None
+    try:
+        uvicorn.run("idp.asgi:app_from_env", factory=True, host=host, port=port, workers=settings.workers,
+                    log_config=None, access_log=False, server_header=False, timeout_graceful_shutdown=20,
+                    lifespan="on")
+    finally:
+        if agent is not None:
+            agent.terminate()
     return 0
+
+
+def start_demo_agent(settings: Settings, enterprise: DemoEnterprise) -> subprocess.Popen[bytes] | None:
+    """The reference signing agent with the demo enterprise's two certificates (PIN 123456)."""
+    agent = urlsplit(settings.cert_agent_url)
+    if not is_loopback_host(agent.hostname) or agent.scheme != "http":
+        return None
+    command = [sys.executable, "-m", "idp", "agent", "--port", str(agent.port or 80),
+               "--allow-origin", origin(settings.issuer)]
+    for key, certificate in enterprise.identities:
+        command += ["--identity", str(key), str(certificate)]
+    print(f"  demo enterprise (credit code {enterprise.credit_code}): on the sign-in page choose the certificate "
+          f"login; signing agent on {settings.cert_agent_url}, PIN 123456", flush=True)
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL)

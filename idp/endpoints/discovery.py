@@ -35,7 +35,9 @@ def metadata(settings: Settings) -> dict[str, Any]:
         # pairwise for every client by default; public for those an administrator allows it
         "subject_types_supported": ["pairwise", "public"],
         "id_token_signing_alg_values_supported": list(ID_TOKEN_ALGS),
-        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_methods_supported": [*AUTH_METHODS, *(["tls_client_auth"] if settings.mtls_proxies else [])],
+        # RFC 8705 §3.3: only where a proxy forwards client certificates can tokens be bound to one
+        "tls_client_certificate_bound_access_tokens": bool(settings.mtls_proxies),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],

@@ -20,6 +20,7 @@ from idp.events import address_var
 from idp.endpoints.params import BadRequest, form_items, oauth_error, query_items
 from idp.oauth.requests import OAuthRequest
 from idp.oauth.server import OAuthResponse, json_body
+from idp.pki.mtls import forwarded_certificate
 from idp.throttle import Key
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -76,6 +77,7 @@ def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuth
                 return oauth_error("invalid_client", exc.description, 401, {"WWW-Authenticate": 'Basic realm="yihao"'})
             return exc.response()
         oauth = OAuthRequest("POST", core.settings.issuer + request.url.path, request.headers, (), items)
+        oauth.client_certificate = forwarded_certificate(request)  # RFC 8705, from a trusted proxy only
         return _respond(*await run_in_threadpool(_throttled, handle, core, oauth, client_id))
 
     return endpoint

@@ -13,6 +13,8 @@ from idp.core import Core
 from idp.crypto import equal
 from idp.dpop import ALGS, DPoPError
 from idp.endpoints.params import BadRequest, form_items
+from idp.oauth.mtls import x5t_s256
+from idp.pki.mtls import forwarded_certificate
 from idp.tokens import audience
 
 
@@ -57,6 +59,11 @@ def _response(core: Core, client_id: str, body: dict[str, Any]) -> Response:
     return Response(signed, media_type="application/jwt", headers={"Cache-Control": "no-store"})
 
 
+def _presented(request: Request, thumbprint: str) -> bool:
+    certificate = forwarded_certificate(request)
+    return certificate is not None and equal(x5t_s256(certificate), thumbprint)
+
+
 async def userinfo(request: Request) -> Response:
     try:
         scheme, token = await _credentials(request)
@@ -77,6 +84,11 @@ async def userinfo(request: Request) -> Response:
         refused = _binding_refused(proven, claims)
         if refused is not None:
             return refused
+        bound = claims.get("cnf", {}).get("x5t#S256") if isinstance(claims.get("cnf"), dict) else None
+        if bound is not None and not _presented(request, str(bound)):
+            # RFC 8705 §3: a certificate-bound token is good only with the certificate it is bound to
+            return _challenge("invalid_token",
+                              "the access token is bound to a client certificate this request did not present")
         if account_id is None or core.settings.issuer not in audience(claims):  # a client's own token, or one for an API
             return _challenge("invalid_token", "the access token was not issued for userinfo", scheme=scheme)
         client = core.clients.get(str(claims.get("client_id")))

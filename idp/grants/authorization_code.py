@@ -42,7 +42,7 @@ def code_key(code: str) -> str:
 
 
 class AuthorizationCodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "tls_client_auth"]
     AUTHORIZATION_CODE_LENGTH = 43  # ~256 bits
 
     store: EphemeralStore  # set by the server factory

@@ -16,7 +16,7 @@ from idp.metrics import TOKENS_ISSUED
 
 
 class ClientCredentialsGrant(ClientScopes, grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "tls_client_auth"]
 
     def validate_requested_scope(self) -> None:
         # Only the client's own API scopes: OpenID Connect scopes need a person.

@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from idp import events
 from idp.clients import SUPPORTED_SCOPES, RegisteredClient
 from idp.metrics import TOKENS_ISSUED
+from idp.oauth.mtls import bound_x5t
 
 USER_SCOPES = frozenset(SUPPORTED_SCOPES)  # scopes about a person: meaningless without one
 
@@ -30,7 +31,8 @@ def access_token_response(grant: Any, auth: Any, scope: str, audience: str | lis
     """The access-token part of a token response: DPoP-bound (RFC 9449 §5) when the request carried a
     proof, else a bearer token (RFC 6750)."""
     jkt = grant.request.dpop_jkt
-    token, ttl = grant.server.issuer.access_token(grant.request.client, auth, scope, audience, jkt=jkt)
+    token, ttl = grant.server.issuer.access_token(grant.request.client, auth, scope, audience, jkt=jkt,
+                                                  x5t=bound_x5t(grant.request, grant.request.client))
     response: dict[str, Any] = {"access_token": token, "token_type": "DPoP" if jkt else "Bearer", "expires_in": ttl}
     if scope:
         response["scope"] = scope

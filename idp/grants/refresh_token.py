@@ -16,7 +16,7 @@ from idp.refresh import Family, RefreshRejected
 
 class RefreshTokenGrant(grants.BaseGrant, grants.TokenEndpointMixin):
     GRANT_TYPE = "refresh_token"
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "tls_client_auth"]
 
     def validate_token_request(self) -> None:
         client = self.authenticate_token_endpoint_client()

@@ -1,7 +1,7 @@
 """The login and consent steps of an interaction: pages for people, CSRF-protected forms."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -56,40 +56,62 @@ def _page(request: Request, uid: str, record: dict[str, Any], message: str | Non
     return render(request, "login.html", context, locale=interaction_locale(request, record), status=status)
 
 
-async def show(request: Request) -> Response:
-    return await run_in_threadpool(_show, request)
+def showing(page: Callable[[Request, str, dict[str, Any]], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """The GET of an interaction page: `page(request, uid, record)` in the thread pool for the browser
+    that owns the interaction; the expired page otherwise."""
+
+    def show(request: Request) -> Response:
+        uid, record = interaction_record(request)
+        if record is None:
+            return outcome_response(request, EXPIRED, page_locale(request))
+        return page(request, uid, record)
+
+    async def endpoint(request: Request) -> Response:
+        return await run_in_threadpool(show, request)
+
+    return endpoint
 
 
-def _show(request: Request) -> Response:
-    uid, record = interaction_record(request)
-    if record is None:
-        return outcome_response(request, EXPIRED, page_locale(request))
-    return _page(request, uid, record)
+show = showing(lambda request, uid, record: _page(request, uid, record))
 
 
-def _step(request: Request, form: dict[str, str] | None, step: str) -> tuple[str, dict[str, Any]] | Response:
-    """The interaction, if this browser owns it, the CSRF token matches and it is at `step`; else a page."""
+StepHandler = Callable[[Request, str, dict[str, Any], dict[str, str]], Response]
+
+
+def form_step(at: str) -> Callable[[StepHandler], Callable[[Request], Awaitable[Response]]]:
+    """A POST of interaction step `at`: one read of the body, one hop into the thread pool, where the
+    browser, CSRF token and step are checked before `handle(request, uid, record, form)` runs."""
+
+    def wrap(handle: StepHandler) -> Callable[[Request], Awaitable[Response]]:
+        def checked(request: Request, form: dict[str, str] | None) -> Response:
+            found = step(request, form, at)
+            if isinstance(found, Response):
+                return found
+            assert form is not None
+            return handle(request, *found, form)
+
+        async def endpoint(request: Request) -> Response:
+            return await run_in_threadpool(checked, request, await read_form(request))
+
+        return endpoint
+
+    return wrap
+
+
+def step(request: Request, form: dict[str, str] | None, at: str) -> tuple[str, dict[str, Any]] | Response:
+    """The interaction, if this browser owns it, the CSRF token matches and it is at step `at`; else a page."""
     uid, record = interaction_record(request)
     if record is None:
         return outcome_response(request, EXPIRED, page_locale(request))
     if form is None or not request.app.state.flow.check_csrf(record, form.get("csrf_token")):
         return _page(request, uid, record, "login.csrf", status=403)
-    if record["s"] != step:
+    if record["s"] != at:
         return _page(request, uid, record)
     return uid, record
 
 
-async def login(request: Request) -> Response:
-    # One read of the body, one hop into the thread pool for everything else (argon2 included).
-    return await run_in_threadpool(_login, request, await read_form(request))
-
-
-def _login(request: Request, form: dict[str, str] | None) -> Response:
-    checked = _step(request, form, "login")
-    if isinstance(checked, Response):
-        return checked
-    uid, record = checked
-    assert form is not None
+@form_step("login")  # argon2 included, in the thread pool
+def login(request: Request, uid: str, record: dict[str, Any], form: dict[str, str]) -> Response:
     core = request.app.state.core
     username, password = form.get("username", "").strip(), form.get("password", "")
     # Keyed by what was typed: an unknown username is throttled and answered like a known one.
@@ -134,24 +156,21 @@ def signed_in(request: Request, uid: str, record: dict[str, Any], profile: Profi
 
 def _locked(request: Request, uid: str, record: dict[str, Any], verdict: Verdict, username: str) -> Response:
     """429 with Retry-After: when to try again, the same for every username, known or not."""
+    return locked(request, record, verdict.retry_after, lambda message, status, values: _page(
+        request, uid, record, message, username=username, status=status, message_values=values))
+
+
+def locked(request: Request, record: dict[str, Any], retry_after: int,
+           page: Callable[[str, int, dict[str, str]], Response]) -> Response:
+    """The sign-in page of any method, saying how long the lock lasts (429 with Retry-After)."""
     LOGINS.labels(outcome="locked").inc()
-    wait = duration(interaction_locale(request, record), verdict.retry_after)
-    response = _page(request, uid, record, "login.locked", username=username, status=429,
-                     message_values={"wait": wait})
-    response.headers["Retry-After"] = str(verdict.retry_after)
+    response = page("login.locked", 429, {"wait": duration(interaction_locale(request, record), retry_after)})
+    response.headers["Retry-After"] = str(retry_after)
     return response
 
 
-async def consent(request: Request) -> Response:
-    return await run_in_threadpool(_consent, request, await read_form(request))
-
-
-def _consent(request: Request, form: dict[str, str] | None) -> Response:
-    checked = _step(request, form, "consent")
-    if isinstance(checked, Response):
-        return checked
-    uid, record = checked
-    assert form is not None
+@form_step("consent")
+def consent(request: Request, uid: str, record: dict[str, Any], form: dict[str, str]) -> Response:
     if form.get("action") not in ("approve", "deny"):
         return _page(request, uid, record)
     outcome = request.app.state.flow.consent(uid, record, form["action"] == "approve")

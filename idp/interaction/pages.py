@@ -51,8 +51,9 @@ def negotiate(request: Request, default: str, ui_locales: str | None = None) -> 
 
 def render(request: Request, template: str, context: dict[str, Any], *, locale: str, status: int = 200,
            form_action: str | None = None, frame_src: tuple[str, ...] = (),
-           img_src: tuple[str, ...] = ()) -> HTMLResponse:
-    """The page in `locale`; `form_action`, `frame_src` and `img_src` widen the CSP for this response only."""
+           img_src: tuple[str, ...] = (), connect_src: tuple[str, ...] = ()) -> HTMLResponse:
+    """The page in `locale`; `form_action`, `frame_src`, `img_src` and `connect_src` widen the CSP for
+    this response only."""
     nonce = random_token(16)
     other = "en" if locale == "zh-CN" else "zh-CN"
     query = {k: v for k, v in request.query_params.items() if k != "lang"} | {"lang": other}
@@ -65,6 +66,7 @@ def render(request: Request, template: str, context: dict[str, Any], *, locale: 
     csp = (f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:{''.join(' ' + src for src in img_src)}; "
            f"frame-ancestors 'none'; base-uri 'none'; object-src 'none'; form-action 'self'"
            + (f" {form_action}" if form_action else "")
-           + (f"; frame-src {' '.join(frame_src)}" if frame_src else ""))
+           + (f"; frame-src {' '.join(frame_src)}" if frame_src else "")
+           + (f"; connect-src 'self' {' '.join(connect_src)}" if connect_src else ""))
     headers = {"Content-Security-Policy": csp, "Cache-Control": "no-store", "Content-Language": locale}
     return HTMLResponse(page, status_code=status, headers=headers)

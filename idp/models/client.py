@@ -28,6 +28,8 @@ class Client(SQLModel, table=True):
     resources: list[str] = json_list()
     default_resource: str | None = Field(default=None, max_length=255)
     session_refresh_tokens: bool = False  # refresh tokens without offline_access, ending with the session
+    # RFC 8705 §2.1.2: tls_client_auth — the subject DN (RFC 4514) of the certificate the client presents
+    tls_client_auth_subject_dn: str | None = Field(default=None, max_length=1024)
     backchannel_logout_uri: str | None = Field(default=None, max_length=1024)
     backchannel_logout_session_required: bool = False
     frontchannel_logout_uri: str | None = Field(default=None, max_length=1024)

@@ -5,6 +5,7 @@ from collections import defaultdict
 from typing import Iterable, Mapping
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+from cryptography import x509
 
 
 class Payload(OAuth2Payload):
@@ -35,6 +36,7 @@ class OAuthRequest(OAuth2Request):
         self._form = Payload(form).data
         self.payload = Payload(form if method == "POST" else query)
         self.dpop_jkt: str | None = None  # thumbprint of the request's verified DPoP proof (RFC 9449)
+        self.client_certificate: x509.Certificate | None = None  # RFC 8705: mutual TLS at a trusted proxy
 
     @property
     def args(self) -> dict[str, str]:

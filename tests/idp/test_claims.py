@@ -121,9 +121,8 @@ def test_deeply_nested_claims_json_is_invalid_request_not_a_crash(provider: Prov
 UNMET = ("unmet_authentication_requirements", "the authentication cannot meet the essential acr requested")
 
 
-@pytest.mark.parametrize("acr", [{"essential": True, "value": "loa/3"},
-                                 {"essential": True, "values": ["loa/4", "loa/3"]},
-                                 {"essential": True, "value": "urn:example:unknown"}])
+@pytest.mark.parametrize("acr", [{"essential": True, "value": "urn:example:unknown"},
+                                 {"essential": True, "values": ["urn:example:a", "urn:example:b"]}])
 def test_an_essential_acr_no_login_can_meet_is_unmet_authentication_requirements(
         provider: Provider, make_rp: RpFactory, browser: Browser, acr: dict[str, Any]) -> None:
     response = browser.get(url(make_rp(), claims=claims(id_token={"acr": acr})))
@@ -134,8 +133,16 @@ def test_an_unmet_essential_acr_is_refused_with_a_live_session_too(provider: Pro
                                                                    person: Person, browser: Browser) -> None:
     rp = make_rp(first_party=True)
     tokens(rp, person, browser)
-    response = browser.get(url(rp, claims=claims(id_token={"acr": {"essential": True, "value": "loa/3"}})))
+    response = browser.get(url(rp, claims=claims(id_token={"acr": {"essential": True, "value": "urn:example:x"}})))
     assert redirected_error(provider, response) == UNMET
+
+
+def test_an_essential_acr_a_certificate_login_can_meet_asks_for_a_new_login(provider: Provider, make_rp: RpFactory,
+                                                                          person: Person, browser: Browser) -> None:
+    rp = make_rp(first_party=True)
+    tokens(rp, person, browser)  # a password session: loa/1
+    response = browser.get(url(rp, claims=claims(id_token={"acr": {"essential": True, "value": "loa/4"}})))
+    assert response.status_code in (302, 303) and "/interaction/" in response.headers["location"]
 
 
 def test_an_essential_acr_the_login_meets_is_reported_as_requested(make_rp: RpFactory, person: Person,
@@ -183,7 +190,7 @@ def test_a_client_without_the_registration_gets_plain_json(make_rp: RpFactory, p
 def test_discovery_advertises_claims_acr_and_userinfo_signing(make_rp: RpFactory) -> None:
     meta = make_rp().metadata
     assert meta["claims_parameter_supported"] is True
-    assert meta["acr_values_supported"] == ["loa/1", "loa/2"]  # loa/2: a password login on an L2 identity
+    assert meta["acr_values_supported"] == ["loa/1", "loa/2", "loa/3", "loa/4"]  # loa/4: a USB-key certificate on L4
     assert meta["userinfo_signing_alg_values_supported"] == ["RS256", "ES256", "EdDSA"]
     assert {"email", "email_verified", "name", "preferred_username", "phone_number", "acr"} <= set(
         meta["claims_supported"])
