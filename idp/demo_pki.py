@@ -1,13 +1,11 @@
 """The demo's certificate authorities: one SM2 CA and one RSA CA, each issuing the demo enterprise
-a certificate (the credit code in the GM/T 0015-2023 extension for one, in the subject
+(idp.demo's, whose agent the demo citizen is) a certificate (the credit code in the GM/T 0015-2023 extension for one, in the subject
 serialNumber for the other), their CRLs served at /demo/crl/, and the key files the reference
 agent reads. Made once under ./var/demo-pki/ (never committed); CRLs are re-signed at each start.
 """
 from __future__ import annotations
 
 import datetime as dt
-import io
-import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +17,9 @@ from cryptography.x509.oid import NameOID
 from idp.core import Core
 from idp.pki import sm2issue
 from idp.pki.sm2 import public_point
+from idp.demo import ENTERPRISE_CODE, ENTERPRISE_NAME
 from idp.pki.truststore import CaProfile, load_certificate
-from realname.pii import CreditCode
-from realname.registry.importer import Importer
-from realname.testdata import make_credit_code
 
-ENTERPRISE = "一号演示科技有限公司"
 CAS = {"sm2": ("演示国密CA (SM2)", "demo-sm2-ca", ("ext:1.2.156.10260.4.4",)),
        "rsa": ("Demo RSA CA", "demo-rsa-ca", ("subject:2.5.4.5",))}
 USCC_OID = x509.ObjectIdentifier("1.2.156.10260.4.4")
@@ -37,25 +32,22 @@ class DemoEnterprise:
 
 
 def seed_certificates(core: Core) -> DemoEnterprise:
-    """Idempotent: CAs and certificates under var/demo-pki, trusted CAs, the registry entry, fresh CRLs."""
+    """Idempotent: CAs and certificates under var/demo-pki, trusted CAs, fresh CRLs (after seed_demo,
+    which puts the enterprise in the legal-entity registry)."""
     folder = core.settings.var_dir / "demo-pki"
     folder.mkdir(parents=True, exist_ok=True)
-    code_file = folder / "credit-code.txt"
-    if not code_file.exists():
-        code_file.write_text(make_credit_code(random.SystemRandom()))
-    code = code_file.read_text().strip()
+    code_file, code = folder / "credit-code.txt", ENTERPRISE_CODE
     crl_base = core.settings.issuer + "/demo/crl/"
     for algorithm in CAS:
-        if not (folder / f"{algorithm}-leaf.pem").exists():
+        leaf = folder / f"{algorithm}-leaf.pem"
+        if not leaf.exists() or not code_file.exists() or code_file.read_text().strip() != code:
             _make(folder, algorithm, code, crl_base)
+    code_file.write_text(code)
     _publish_crls(folder)
     trusted = {anchor.name for anchor in core.trust.anchors()}
     for algorithm, (_cn, name, fields) in CAS.items():
         if name not in trusted:
             core.trust.add(name, (folder / f"{algorithm}-ca.pem").read_bytes(), CaProfile(identity_fields=fields))
-    if core.entities.lookup(CreditCode.parse(code)).outcome != "match":
-        csv = f"credit_code,name,legal_representative,status\n{code},{ENTERPRISE},张三,active\n"
-        Importer(core.engine, core.vault).run(io.StringIO(csv), kind="entities")
     return DemoEnterprise(code, tuple((folder / f"{a}-leaf.key", folder / f"{a}-leaf.pem") for a in CAS))
 
 
@@ -68,7 +60,7 @@ def _make(folder: Path, algorithm: str, code: str, crl_base: str) -> None:
     cn, _name, _fields = CAS[algorithm]
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn), x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Yihao Demo")])
-    subject = [x509.NameAttribute(NameOID.COMMON_NAME, ENTERPRISE)]
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, ENTERPRISE_NAME)]
     if algorithm == "rsa":
         subject.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, code))
     point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_base + algorithm + ".crl")], None, None, None)

@@ -13,6 +13,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
+from idp.demo import ENTERPRISE_NAME
 from tests.live import ProcessServer, free_port
 from tests.rp import Browser, parse_form
 
@@ -60,4 +61,4 @@ def test_the_demo_enterprise_reaches_one_account_with_certificates_from_two_cas(
     rsa = sign_in_with(url, agent, "rsa")
     assert sm2["sub"] == rsa["sub"]
     assert (sm2["acr"], sm2["amr"]) == ("loa/4", ["hwk", "pin"]) and rsa["acr"] == "loa/4"
-    assert sm2["userinfo"]["name"] == "一号演示科技有限公司"
+    assert sm2["userinfo"]["name"] == ENTERPRISE_NAME
