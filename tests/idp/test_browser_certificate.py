@@ -18,7 +18,8 @@ def _sign_in(browser, url: str, algorithm: str) -> dict[str, object]:  # type: i
     page.goto(url + "/demo")
     page.click("#login-with-yihao")
     page.click("#certificate-login")
-    page.wait_for_function("document.querySelectorAll('#cert-select option').length === 2")
+    # selectors, not wait_for_function: the page's CSP forbids the eval a polled predicate needs
+    page.locator("#cert-select option").nth(1).wait_for(state="attached")
     value = page.eval_on_selector("#cert-select", f"s => [...s.options].find(o => o.text.endsWith('{algorithm}')).value")
     page.select_option("#cert-select", value)
     page.fill("#cert-pin", "123456")
@@ -44,9 +45,10 @@ def test_a_wrong_pin_is_said_on_the_page(chromium, demo) -> None:  # type: ignor
     page.goto(url + "/demo")
     page.click("#login-with-yihao")
     page.click("#certificate-login")
-    page.wait_for_function("document.querySelectorAll('#cert-select option').length === 2")
+    # selectors, not wait_for_function: the page's CSP forbids the eval a polled predicate needs
+    page.locator("#cert-select option").nth(1).wait_for(state="attached")
     page.fill("#cert-pin", "000000")
     page.click("#cert-sign")
-    page.wait_for_function("document.getElementById('agent-status').textContent.length > 0")
+    page.wait_for_selector("#agent-status:not(:empty)")
     assert page.inner_text("#agent-status") == "The PIN is not correct."
     page.close()
