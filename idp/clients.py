@@ -76,6 +76,7 @@ class RegisteredClient(ClientMixin):
     contacts: tuple[str, ...] = ()
     issued_at: int = 0
     dpop_bound_access_tokens: bool = False
+    minimum_acr: str | None = None
 
     @property
     def public(self) -> bool:
@@ -125,7 +126,7 @@ _COPIED = ("userinfo_signed_response_alg", "access_token_signed_response_alg", "
            "session_refresh_tokens", "backchannel_logout_uri", "backchannel_logout_session_required",
            "frontchannel_logout_uri", "frontchannel_logout_session_required", "release_id_number",
            "application_type", "registration_access_digest", "sector_identifier_uri", "client_uri", "logo_uri",
-           "policy_uri", "tos_uri", "dpop_bound_access_tokens")
+           "policy_uri", "tos_uri", "dpop_bound_access_tokens", "minimum_acr")
 
 
 def _registered(row: Client) -> RegisteredClient:

@@ -12,7 +12,10 @@ from idp.authn.acr import scheme as acr_scheme
 from idp import db, events
 from idp.accounts import Accounts
 from idp.audit import chain_key
+from idp.authn.passkeys import Passkeys
 from idp.authn.password import Passwords
+from idp.authn.stepup import SecondFactors
+from idp.authn.totp import Totp
 from idp.clients import ClientRegistry
 from idp.consents import Consents
 from idp.crypto import MasterKey, load_master_key
@@ -62,6 +65,7 @@ class Core:
     dpop: DPoP
     devices: DeviceCodes
     federation: Federation
+    factors: SecondFactors
     audit: events.AuditWriter | None = None
     verification: Verification = field(init=False)  # real-name verification (sign-up, L1 → L2)
     enterprises: Enterprises = field(init=False)  # enterprise accounts and who acts for them
@@ -113,7 +117,8 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
                 population=open_population_registry(settings, engine, vault),
                 entities=open_legal_entity_registry(engine, vault), throttle=Throttle.from_settings(store, settings),
                 audit=audit, dpop=DPoP(store, master.derive("dpop-nonce"), max_age=settings.dpop_proof_max_age,
-                                       require_nonce=settings.dpop_nonce), devices=devices, federation=federation)
+                                       require_nonce=settings.dpop_nonce), devices=devices, federation=federation,
+                factors=SecondFactors(Totp(engine, store, master), Passkeys(engine, store, settings.issuer)))
     core.verification = server.verification = Verification(core)
     core.enterprises = server.enterprises = Enterprises(core)
     server.consents, server.trust_framework = core.consents, settings.trust_framework

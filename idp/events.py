@@ -46,6 +46,9 @@ CLIENT_REGISTRATION_REFUSED = "client.registration_refused"  # bad metadata or i
 INITIAL_ACCESS_TOKEN_ISSUED = "client.initial_access_token_issued"
 KEYS_ROTATED = "keys.rotated"
 IDENTITY_VERIFIED = "identity.verified"
+# Second factors; `method` says which: otp | recovery_code | webauthn
+MFA_ENROLLED, MFA_ENROL_FAILED, MFA_REMOVED = "mfa.enrolled", "mfa.enrol_failed", "mfa.removed"
+MFA_VERIFIED, MFA_FAILED = "mfa.verified", "mfa.failed"
 PII_REVEALED, PII_REWRAPPED, REGISTRY_IMPORTED = "pii.revealed", "pii.rewrapped", "registry.imported"
 VERIFICATION_FAILED = "identity.verification_failed"  # reason: no_match | registry_unavailable | throttled
 AGENT_ADDED = "enterprise.agent_added"

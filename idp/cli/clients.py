@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="give this client the account id as `sub` (default: pairwise per sector)")
     create.add_argument("--release-id-number", action="store_true",
                         help="may receive the whole ID number in verified_claims, after the person consents")
+    create.add_argument("--minimum-acr", metavar="ACR",
+                        help="the lowest acr (one of YIHAO_ACR_VALUES) this client accepts: a login for it "
+                             "reaches it (second factor) or fails")
     create.add_argument("--json", action="store_true", help="print client_id (and client_secret) as JSON")
     create.set_defaults(run=run_create)
     iat = verbs.add_parser("iat", help="issue an initial access token for dynamic client registration")
@@ -56,6 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_create(args: argparse.Namespace) -> int:
     _settings, core = open_core()
     try:
+        if args.minimum_acr is not None and args.minimum_acr not in core.settings.acr_values:
+            raise ClientInputError(f"--minimum-acr must be one of {' '.join(core.settings.acr_values)}")
         client, secret = core.clients.create(
             name=args.name, redirect_uris=args.redirect_uris, public=args.public, first_party=args.first_party,
             post_logout_redirect_uris=args.post_logout_redirect_uris, scope=args.scope, client_id=args.client_id,
@@ -65,7 +70,7 @@ def run_create(args: argparse.Namespace) -> int:
             grant_types=args.grant_types, resources=args.resources, default_resource=args.default_resource,
             access_token_signed_response_alg=args.access_token_alg, userinfo_signed_response_alg=args.userinfo_alg,
             session_refresh_tokens=args.session_refresh_tokens, release_id_number=args.release_id_number,
-            dpop_bound_access_tokens=args.dpop_bound_access_tokens)
+            dpop_bound_access_tokens=args.dpop_bound_access_tokens, minimum_acr=args.minimum_acr)
         events.record(events.CLIENT_CREATED, actor="cli", client_id=client.client_id)
     except ClientInputError as exc:
         print(f"yihao: {exc}", file=sys.stderr)

@@ -6,7 +6,9 @@ from idp.models.audit import AuditEvent
 from idp.models.client import Client
 from idp.models.consent import Consent
 from idp.models.keys import SigningKey
+from idp.models.mfa import RecoveryCode, TotpCredential, WebAuthnCredential
 from idp.models.registration import InitialAccessToken
 from idp.models.tokens import LogoutDelivery, RefreshToken
 
-__all__ = ["Account", "AuditEvent", "Client", "Consent", "InitialAccessToken", "LogoutDelivery", "RefreshToken", "SigningKey"]
+__all__ = ["Account", "AuditEvent", "Client", "Consent", "InitialAccessToken", "LogoutDelivery", "RecoveryCode",
+           "RefreshToken", "SigningKey", "TotpCredential", "WebAuthnCredential"]

@@ -121,12 +121,20 @@ def test_deeply_nested_claims_json_is_invalid_request_not_a_crash(provider: Prov
 UNMET = ("unmet_authentication_requirements", "the authentication cannot meet the essential acr requested")
 
 
-@pytest.mark.parametrize("acr", [{"essential": True, "value": "loa/3"},
-                                 {"essential": True, "values": ["loa/4", "loa/3"]},
-                                 {"essential": True, "value": "urn:example:unknown"}])
 def test_an_essential_acr_no_login_can_meet_is_unmet_authentication_requirements(
-        provider: Provider, make_rp: RpFactory, browser: Browser, acr: dict[str, Any]) -> None:
+        provider: Provider, make_rp: RpFactory, browser: Browser) -> None:
+    acr = {"essential": True, "value": "urn:example:unknown"}
     response = browser.get(url(make_rp(), claims=claims(id_token={"acr": acr})))
+    assert redirected_error(provider, response) == UNMET
+
+
+@pytest.mark.parametrize("acr", [{"essential": True, "value": "loa/3"},
+                                 {"essential": True, "values": ["loa/4", "loa/3"]}])
+def test_an_essential_acr_beyond_the_accounts_reach_is_unmet_after_the_password(
+        provider: Provider, make_rp: RpFactory, person: Person, browser: Browser, acr: dict[str, Any]) -> None:
+    rp = make_rp()
+    response = browser.login(url(rp, claims=claims(id_token={"acr": acr})), person.username, person.password,
+                             stop_at=rp.redirect_uri)
     assert redirected_error(provider, response) == UNMET
 
 
@@ -183,7 +191,7 @@ def test_a_client_without_the_registration_gets_plain_json(make_rp: RpFactory, p
 def test_discovery_advertises_claims_acr_and_userinfo_signing(make_rp: RpFactory) -> None:
     meta = make_rp().metadata
     assert meta["claims_parameter_supported"] is True
-    assert meta["acr_values_supported"] == ["loa/1", "loa/2"]  # loa/2: a password login on an L2 identity
+    assert meta["acr_values_supported"] == ["loa/1", "loa/2", "loa/3", "loa/4"]
     assert meta["userinfo_signing_alg_values_supported"] == ["RS256", "ES256", "EdDSA"]
     assert {"email", "email_verified", "name", "preferred_username", "phone_number", "acr"} <= set(
         meta["claims_supported"])
