@@ -363,7 +363,7 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
                       sector_identifier_uri: str | None = None, client_uri: str | None = None,
                       logo_uri: str | None = None, policy_uri: str | None = None, tos_uri: str | None = None,
                       contacts: list[str] | None = None, release_id_number: bool = False,
-                      dpop_bound_access_tokens: bool = False) -> dict[str, Any]:
+                      dpop_bound_access_tokens: bool = False, minimum_acr: str | None = None) -> dict[str, Any]:
     """Check client metadata and return the columns of its row; ClientInputError says what is wrong.
 
     `application_type` None is an administrator's registration (the lenient redirect rules);
@@ -405,6 +405,10 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
                          ("logo_uri", logo_uri), ("policy_uri", policy_uri), ("tos_uri", tos_uri)):
         if uri is not None:
             validate_logout_uri(setting, uri)
+    # One of the configured acr values (YIHAO_ACR_VALUES; the caller checks which): one not
+    # configured would refuse every login, never waive itself (AcrValues.floor).
+    if minimum_acr is not None and not (0 < len(minimum_acr) <= 255 and minimum_acr.isprintable()):
+        raise ClientInputError("minimum_acr must be one of the configured acr values")
     redirect_uris = list(dict.fromkeys(redirect_uris))
     sector = sector_of(redirect_uris, sector_identifier_uri, client_id) if subject_type == "pairwise" else None
     return dict(
@@ -423,5 +427,5 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
         application_type=application_type or "web", sector_identifier_uri=sector_identifier_uri,
         client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri, tos_uri=tos_uri,
         contacts=list(contacts or []), release_id_number=release_id_number,
-        dpop_bound_access_tokens=dpop_bound_access_tokens,
+        dpop_bound_access_tokens=dpop_bound_access_tokens, minimum_acr=minimum_acr,
     )
