@@ -139,7 +139,7 @@ def for_request(params: Mapping[str, str], client: RegisteredClient, auth: Authe
     """The authentication as this request's grant reports it: the acr it asked for and the claims it
     may receive. Raises Unmet for an unmet essential acr or another end-user than the `sub` requested."""
     acr = acr_request(params, acr_values).select(auth.acr)
-    if acr is None:
+    if acr is None or acr_values.rank(auth.acr) < acr_values.floor(client.minimum_acr):
         raise Unmet(*UNMET_ACR)
     if requested_sub(params) not in (None, subject):  # §5.5.1: never an answer for a different user
         raise Unmet("access_denied", "the end-user is not the one the sub claim requests")

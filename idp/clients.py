@@ -77,6 +77,7 @@ class RegisteredClient(ClientMixin):
     issued_at: int = 0
     dpop_bound_access_tokens: bool = False
     tls_client_auth_subject_dn: str | None = None
+    minimum_acr: str | None = None
 
     @property
     def public(self) -> bool:
@@ -126,7 +127,7 @@ _COPIED = ("userinfo_signed_response_alg", "access_token_signed_response_alg", "
            "session_refresh_tokens", "backchannel_logout_uri", "backchannel_logout_session_required",
            "frontchannel_logout_uri", "frontchannel_logout_session_required", "release_id_number",
            "application_type", "registration_access_digest", "sector_identifier_uri", "client_uri", "logo_uri",
-           "policy_uri", "tos_uri", "dpop_bound_access_tokens", "tls_client_auth_subject_dn")
+           "policy_uri", "tos_uri", "dpop_bound_access_tokens", "tls_client_auth_subject_dn", "minimum_acr")
 
 
 def _registered(row: Client) -> RegisteredClient:
@@ -365,7 +366,8 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
                       logo_uri: str | None = None, policy_uri: str | None = None, tos_uri: str | None = None,
                       contacts: list[str] | None = None, release_id_number: bool = False,
                       dpop_bound_access_tokens: bool = False,
-                      tls_client_auth_subject_dn: str | None = None) -> dict[str, Any]:
+                      tls_client_auth_subject_dn: str | None = None,
+                      minimum_acr: str | None = None) -> dict[str, Any]:
     """Check client metadata and return the columns of its row; ClientInputError says what is wrong.
 
     `application_type` None is an administrator's registration (the lenient redirect rules);
@@ -412,6 +414,10 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
                          ("logo_uri", logo_uri), ("policy_uri", policy_uri), ("tos_uri", tos_uri)):
         if uri is not None:
             validate_logout_uri(setting, uri)
+    # One of the configured acr values (YIHAO_ACR_VALUES; the caller checks which): one not
+    # configured would refuse every login, never waive itself (AcrValues.floor).
+    if minimum_acr is not None and not (0 < len(minimum_acr) <= 255 and minimum_acr.isprintable()):
+        raise ClientInputError("minimum_acr must be one of the configured acr values")
     redirect_uris = list(dict.fromkeys(redirect_uris))
     sector = sector_of(redirect_uris, sector_identifier_uri, client_id) if subject_type == "pairwise" else None
     return dict(
@@ -431,4 +437,5 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
         client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri, tos_uri=tos_uri,
         contacts=list(contacts or []), release_id_number=release_id_number,
         dpop_bound_access_tokens=dpop_bound_access_tokens, tls_client_auth_subject_dn=tls_client_auth_subject_dn,
+        minimum_acr=minimum_acr,
     )

@@ -13,7 +13,10 @@ from idp import db, events
 from idp.accounts import Accounts
 from idp.audit import chain_key
 from idp.authn.certificate import CertificateLogin
+from idp.authn.passkeys import Passkeys
 from idp.authn.password import Passwords
+from idp.authn.stepup import SecondFactors
+from idp.authn.totp import Totp
 from idp.clients import ClientRegistry
 from idp.consents import Consents
 from idp.crypto import MasterKey, load_master_key
@@ -68,6 +71,7 @@ class Core:
     federation: Federation
     trust: TrustStore
     certificates: CertificateLogin
+    factors: SecondFactors
     audit: events.AuditWriter | None = None
     verification: Verification = field(init=False)  # real-name verification (sign-up, L1 → L2)
     enterprises: Enterprises = field(init=False)  # enterprise accounts and who acts for them
@@ -126,7 +130,8 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
                 population=open_population_registry(settings, engine, vault), entities=entities,
                 throttle=Throttle.from_settings(store, settings), trust=trust, certificates=certificates,
                 audit=audit, dpop=DPoP(store, master.derive("dpop-nonce"), max_age=settings.dpop_proof_max_age,
-                                       require_nonce=settings.dpop_nonce), devices=devices, federation=federation)
+                                       require_nonce=settings.dpop_nonce), devices=devices, federation=federation,
+                factors=SecondFactors(Totp(engine, store, master), Passkeys(engine, store, settings.issuer)))
     core.verification = server.verification = Verification(core)
     core.enterprises = server.enterprises = Enterprises(core)
     server.consents, server.trust_framework = core.consents, settings.trust_framework

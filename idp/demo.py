@@ -48,6 +48,8 @@ ENTERPRISE_NAME, ENTERPRISE_CODE = "福州一号示范科技有限公司", "9135
 VERIFIED_CLAIMS = {"verification": {"trust_framework": None, "assurance_level": None, "time": None, "evidence": None},
                    "claims": {"name": None, "birthdate": None, ID_NUMBER: None}}
 CLAIMS = json.dumps({"id_token": {"verified_claims": VERIFIED_CLAIMS}, "userinfo": {"verified_claims": VERIFIED_CLAIMS}})
+DEMO_LEVEL = 3  # and verified in person at a service counter: loa/3 takes a second factor
+STEP_UP = "loa/3"  # what the demo's second button asks for
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ def seed_demo(core: Core) -> DemoCredentials:
         enterprise = core.enterprises.create(CreditCode(ENTERPRISE_CODE)).id
     if not core.enterprises.mandates(citizen.id):
         core.enterprises.add_agent(enterprise, citizen.id, "agent")
+    core.identities.raise_level(citizen.id, DEMO_LEVEL, source="demo-service-counter")
     redirect = core.settings.issuer + "/demo/callback"
     with Session(core.engine) as session:
         row = session.get(Client, CLIENT_ID)
@@ -124,9 +127,10 @@ async def home(request: Request) -> Response:
 async def start(request: Request) -> Response:
     core: Core = request.app.state.core
     verifier, nonce = random_token(48), random_token(16)
+    extra = {"acr_values": STEP_UP} if request.query_params.get("acr") == STEP_UP else {}
     async with _client(request, enterprise=request.query_params.get("enterprise") == "1") as client:
         url, state = client.create_authorization_url(core.settings.issuer + "/authorize", code_verifier=verifier,
-                                                     nonce=nonce, claims=CLAIMS)
+                                                     nonce=nonce, claims=CLAIMS, **extra)
     await run_in_threadpool(put_json, core.store, f"demo:{state}", {"v": verifier, "n": nonce}, STATE_TTL)
     response = RedirectResponse(url, status_code=303)
     response.set_cookie("yihao_demo_state", state, max_age=STATE_TTL, httponly=True, samesite="lax",

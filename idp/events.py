@@ -49,6 +49,9 @@ IDENTITY_VERIFIED = "identity.verified"
 CA_ADDED, CA_REMOVED = "ca.added", "ca.removed"
 CERTIFICATE_REFUSED = "certificate.refused"  # reason: one of idp.pki.errors.REASONS
 CERTIFICATE_BOUND = "certificate.bound"  # a certificate logged into its account for the first time
+# Second factors; `method` says which: otp | recovery_code | webauthn
+MFA_ENROLLED, MFA_ENROL_FAILED, MFA_REMOVED = "mfa.enrolled", "mfa.enrol_failed", "mfa.removed"
+MFA_VERIFIED, MFA_FAILED = "mfa.verified", "mfa.failed"
 PII_REVEALED, PII_REWRAPPED, REGISTRY_IMPORTED = "pii.revealed", "pii.rewrapped", "registry.imported"
 VERIFICATION_FAILED = "identity.verification_failed"  # reason: no_match | registry_unavailable | throttled
 AGENT_ADDED = "enterprise.agent_added"

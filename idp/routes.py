@@ -12,7 +12,7 @@ from idp.endpoints.registration import configuration, register
 from idp.endpoints.token import device_authorization, introspect, revoke, token
 from idp.endpoints.userinfo import userinfo
 from idp.endpoints import federation_logout
-from idp.interaction import account, certificate, device, enterprise, links, login, logout, signup, upstream
+from idp.interaction import account, certificate, device, enterprise, links, login, logout, security, signup, upstream
 from idp.metrics import metrics_endpoint
 from idp.settings import Settings
 
@@ -51,6 +51,9 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/account/links/{link_id}/remove", links.unlink, methods=["POST"], name="account_unlink"),
         Route("/interaction/{uid}/certificate", certificate.show, methods=["GET"], name="certificate"),
         Route("/interaction/{uid}/certificate", certificate.login, methods=["POST"], name="certificate_login"),
+        Route("/interaction/{uid}/mfa", login.second_factor, methods=["POST"], name="second_factor"),
+        Route("/account/security", security.show, methods=["GET"], name="account_security"),
+        Route("/account/security", security.change, methods=["POST"], name="account_security_change"),
         Route("/logout", logout.end_session, methods=["GET", "POST"], name="end_session"),
         Route("/logout/{uid}", logout.confirm, methods=["POST"], name="logout_confirm"),
         Route("/healthz", healthz, methods=["GET"], name="healthz"),

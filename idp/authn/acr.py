@@ -15,7 +15,12 @@ DEFAULT_LEVELS = ("loa/1", "loa/2", "loa/3", "loa/4")
 # Authentication strengths, the second term of the minimum (reference "Assurance levels"):
 # any login, password (or SMS), MFA, hardware certificate or passkey.
 ANY_LOGIN, PASSWORD_STRENGTH, MULTI_FACTOR, HARDWARE = 1, 2, 3, 4
-STRONGEST = HARDWARE  # a USB-key certificate login (idp/authn/certificate.py); discovery advertises levels up to it
+STRONGEST = HARDWARE  # a USB-key certificate or a passkey that verified the person; discovery advertises up to it
+
+
+def level(identity_level: int, strength: int) -> int:
+    """The rank (1–4) of the acr a login of `strength` earns on an identity verified at `identity_level`."""
+    return max(1, min(identity_level, strength, 4))
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,14 @@ class AcrValues:
 
     def achieved(self, identity_level: int, strength: int) -> str:
         """The acr of a login of `strength` on an identity verified at `identity_level`."""
-        return self.levels[max(1, min(identity_level, strength, len(self.levels))) - 1]
+        return self.levels[level(identity_level, strength) - 1]
+
+    def floor(self, minimum: str | None) -> int:
+        """The rank a client's minimum acr demands: 0 for none; a value not configured here is beyond
+        any login (fail closed: a misspelt minimum refuses logins rather than waiving itself)."""
+        if minimum is None:
+            return 0
+        return self.rank(minimum) or len(self.levels) + 1
 
     @property
     def strongest(self) -> str:

@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--tls-client-auth-subject-dn", metavar="DN",
                         help="authenticate with a client certificate of this subject (RFC 4514) from a trusted CA, "
                              "through a mutual-TLS proxy (RFC 8705 tls_client_auth); no secret, tokens bound to it")
+    create.add_argument("--minimum-acr", metavar="ACR",
+                        help="the lowest acr (one of YIHAO_ACR_VALUES) this client accepts: a login for it "
+                             "reaches it (second factor) or fails")
     create.add_argument("--json", action="store_true", help="print client_id (and client_secret) as JSON")
     create.set_defaults(run=run_create)
     iat = verbs.add_parser("iat", help="issue an initial access token for dynamic client registration")
@@ -59,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_create(args: argparse.Namespace) -> int:
     _settings, core = open_core()
     try:
+        if args.minimum_acr is not None and args.minimum_acr not in core.settings.acr_values:
+            raise ClientInputError(f"--minimum-acr must be one of {' '.join(core.settings.acr_values)}")
         client, secret = core.clients.create(
             name=args.name, redirect_uris=args.redirect_uris, public=args.public, first_party=args.first_party,
             post_logout_redirect_uris=args.post_logout_redirect_uris, scope=args.scope, client_id=args.client_id,
@@ -69,7 +74,7 @@ def run_create(args: argparse.Namespace) -> int:
             access_token_signed_response_alg=args.access_token_alg, userinfo_signed_response_alg=args.userinfo_alg,
             session_refresh_tokens=args.session_refresh_tokens, release_id_number=args.release_id_number,
             dpop_bound_access_tokens=args.dpop_bound_access_tokens,
-            tls_client_auth_subject_dn=args.tls_client_auth_subject_dn)
+            tls_client_auth_subject_dn=args.tls_client_auth_subject_dn, minimum_acr=args.minimum_acr)
         events.record(events.CLIENT_CREATED, actor="cli", client_id=client.client_id)
     except ClientInputError as exc:
         print(f"yihao: {exc}", file=sys.stderr)

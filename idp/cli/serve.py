@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if credentials:
         print(f"  demo relying party: {settings.issuer}/demo", flush=True)
         print(f"  demo citizen: username {credentials.username}  password {credentials.password}"
-              " (verified at L2, agent of a demo enterprise)", flush=True)
+              " (verified at L3: loa/3 asks for a second factor; agent of a demo enterprise)", flush=True)
         name, number = credentials.newcomer
         print(f"  sign up as a new citizen: name {name}  ID number {number} (synthetic, in the demo registry)",
               flush=True)

@@ -1,7 +1,7 @@
 """The login and consent steps of an interaction: pages for people, CSRF-protected forms."""
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -10,18 +10,22 @@ from starlette.responses import Response
 from idp import events
 from idp.accounts import Profile
 from idp.authn import acr
+from idp.authn.stepup import MFA, factor_amr
 from idp.claims import consent_scope
-from idp.interaction.pages import duration, render
+from idp.core import Core
+from idp.interaction.pages import duration, render, translate
 from idp.interaction.web import browser_cookie, origin, outcome_response, page_locale, read_form
 from idp.logout import propagate_logout
 from idp.metrics import LOGINS
 from idp.oauth.flow import error_page
-from idp.throttle import Verdict
 from idp.sessions import SsoSession
+from idp.throttle import Key, Verdict
 from idp.tokens import Authentication
 
 EXPIRED = error_page("interaction_expired", "this sign-in has already been completed or has expired")
 PASSWORD_AMR = ("pwd",)
+T = TypeVar("T")
+
 
 
 def interaction_record(request: Request) -> tuple[str, dict[str, Any] | None]:
@@ -35,13 +39,17 @@ def interaction_locale(request: Request, record: dict[str, Any]) -> str:
 
 def _page(request: Request, uid: str, record: dict[str, Any], message: str | None = None, username: str = "",
           status: int = 200, message_values: dict[str, str] | None = None) -> Response:
-    client = request.app.state.core.clients.get(record["c"])
+    core = request.app.state.core
+    client = core.clients.get(record["c"]) if record["c"] else None
     params = dict(record["p"])
-    context = {"uid": uid, "csrf_token": record["x"], "client_name": client.name if client else record["c"],
+    name = client.name if client else (record["c"] or translate(interaction_locale(request, record), "account.name"))
+    context = {"uid": uid, "csrf_token": record["x"], "client_name": name,
                "message": message, "message_values": message_values,
                "username": username or params.get("login_hint", "")[:128],
                "user_code": record["d"][3] if "d" in record else None,  # a device's code, to compare
                "upstreams": [(u.slug, u.name) for u in request.app.state.core.federation.upstreams.enabled()]}
+    if record["s"] == "mfa":
+        return _mfa_page(request, uid, record, context, status)
     if record["s"] == "enterprise":
         from idp.interaction.enterprise import page
 
@@ -115,27 +123,24 @@ def login(request: Request, uid: str, record: dict[str, Any], form: dict[str, st
     core = request.app.state.core
     username, password = form.get("username", "").strip(), form.get("password", "")
     # Keyed by what was typed: an unknown username is throttled and answered like a known one.
-    keys = core.throttle.keys("login", account=username[:128])
-    verdict = core.throttle.check(keys)
-    if not verdict.allowed:
-        events.record(events.LOGIN_FAILED, outcome="failure", client_id=record["c"], reason="locked")
-        return _locked(request, uid, record, verdict, username[:128])
-    profile = core.accounts.authenticate(username, password)
+    profile = _guarded(request, uid, record, core.throttle.keys("login", account=username[:128]),
+                       lambda: core.accounts.authenticate(username, password), reason="credentials",
+                       username=username[:128])
+    if isinstance(profile, Response):
+        return profile
     if profile is None:
-        LOGINS.labels(outcome="failure").inc()
-        events.record(events.LOGIN_FAILED, outcome="failure", client_id=record["c"], reason="credentials")
-        verdict = core.throttle.failure(keys)
-        if not verdict.allowed:  # this failure started a lock: say so now, not at the next try
-            return _locked(request, uid, record, verdict, username[:128])
         return _page(request, uid, record, "login.failed", username=username[:128])
-    core.throttle.success(keys)
+    second = request.app.state.flow.after_password(uid, record, profile, PASSWORD_AMR)
+    if second is not None:  # a second factor first, or an error for the client
+        return outcome_response(request, second, interaction_locale(request, record))
     return signed_in(request, uid, record, profile, PASSWORD_AMR, acr.PASSWORD_STRENGTH)
 
 
 def signed_in(request: Request, uid: str, record: dict[str, Any], profile: Profile, amr: tuple[str, ...],
               strength: int, on_session: Callable[[SsoSession], None] | None = None) -> Response:
-    """The person is authenticated: a new SSO session, then the flow goes on (consent or the code).
-    acr = min(identity level, strength of this login); `on_session` sees the new session first."""
+    """The person is authenticated: a session under a new handle (no fixation, at login and at
+    step-up alike), then the flow goes on (consent or the code). acr = min(identity level, strength);
+    `on_session` sees the new session first."""
     core = request.app.state.core
     achieved = acr.scheme(core.settings.acr_values).achieved(profile.assurance_level, strength)
     # A login never keeps the old handle; another person's login ends the old session everywhere.
@@ -146,7 +151,7 @@ def signed_in(request: Request, uid: str, record: dict[str, Any], profile: Profi
     if on_session is not None:
         on_session(session)
     LOGINS.labels(outcome="success").inc()
-    events.record(events.LOGIN_SUCCEEDED, subject=profile.id, client_id=record["c"], amr=list(amr))
+    events.record(events.LOGIN_SUCCEEDED, subject=profile.id, client_id=record["c"], amr=list(amr), acr=achieved)
     auth = Authentication(account_id=profile.id, auth_time=session.auth_time, amr=session.amr, acr=session.acr,
                           sid=session.sid)
     outcome = request.app.state.flow.after_login(uid, record, auth)
@@ -154,7 +159,28 @@ def signed_in(request: Request, uid: str, record: dict[str, Any], profile: Profi
     return outcome_response(request, outcome, interaction_locale(request, record))
 
 
-def _locked(request: Request, uid: str, record: dict[str, Any], verdict: Verdict, username: str) -> Response:
+def _guarded(request: Request, uid: str, record: dict[str, Any], keys: tuple[Key, ...], check: Callable[[], T | None],
+             *, reason: str, username: str = "", subject: str | None = None) -> T | Response | None:
+    """`check()` unless a lock holds; a falsy result is a counted, audited failure. Returns the
+    result, None after a failure, or the locked page (also when this failure started the lock)."""
+    core = request.app.state.core
+    verdict = core.throttle.check(keys)
+    if verdict.allowed:
+        result = check()
+        if result:
+            core.throttle.success(keys)
+            return result
+        LOGINS.labels(outcome="failure").inc()
+        events.record(events.LOGIN_FAILED, outcome="failure", subject=subject, client_id=record["c"], reason=reason)
+        verdict = core.throttle.failure(keys)
+        if verdict.allowed:
+            return None
+    else:
+        events.record(events.LOGIN_FAILED, outcome="failure", subject=subject, client_id=record["c"], reason="locked")
+    return _locked(request, uid, record, verdict, username)
+
+
+def _locked(request: Request, uid: str, record: dict[str, Any], verdict: Verdict, username: str = "") -> Response:
     """429 with Retry-After: when to try again, the same for every username, known or not."""
     return locked(request, record, verdict.retry_after, lambda message, status, values: _page(
         request, uid, record, message, username=username, status=status, message_values=values))
@@ -167,6 +193,55 @@ def locked(request: Request, record: dict[str, Any], retry_after: int,
     response = page("login.locked", 429, {"wait": duration(interaction_locale(request, record), retry_after)})
     response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+# -- the second factor --------------------------------------------------------------------------
+
+def _mfa_page(request: Request, uid: str, record: dict[str, Any], context: dict[str, Any], status: int) -> Response:
+    factors = request.app.state.core.factors
+    pending = record["m"]
+    account_id = pending["a"]
+    context.update(totp=factors.totp.enrolled(account_id), passkey=None, need_passkey=pending["n"] > MFA)
+    if factors.passkeys.list(account_id):
+        ceremony = factors.passkeys.authentication(account_id, user_verification=pending["n"] > MFA)
+        context["passkey"] = {"ceremony": ceremony.id, "options": ceremony.options}
+    return render(request, "second_factor.html", context, locale=interaction_locale(request, record), status=status)
+
+
+@form_step("mfa")
+def second_factor(request: Request, uid: str, record: dict[str, Any], form: dict[str, str]) -> Response:
+    core = request.app.state.core
+    pending = record["m"]
+    account_id = pending["a"]
+    if "s" in pending:  # a step-up: only while the session it raises is this browser's, and alive
+        session = core.sessions.load(request.cookies.get(core.sessions.cookie))
+        if session is None or session.sid != pending["s"]:
+            return outcome_response(request, EXPIRED, interaction_locale(request, record))
+    verified = _guarded(request, uid, record, core.throttle.keys("mfa", account=account_id),
+                        lambda: _verify_factor(core, account_id, form), reason="second_factor", subject=account_id)
+    if isinstance(verified, Response):
+        return verified
+    profile = core.accounts.get(account_id)
+    if verified is None or profile is None:
+        return _page(request, uid, record, "mfa.failed", status=400)
+    strength, amr = verified
+    if acr.level(profile.assurance_level, strength) < pending["f"]:  # e.g. a passkey that did not verify the
+        return _page(request, uid, record, "mfa.too_weak", status=400)  # person, where loa/4 is required
+    return signed_in(request, uid, record, profile, factor_amr(tuple(pending["m"]), amr), strength)
+
+
+def _verify_factor(core: Core, account_id: str, form: dict[str, str]) -> tuple[int, tuple[str, ...]] | None:
+    """The strength and amr of the factor the form presents, if it checks out."""
+    method = form.get("method")
+    if method == "otp" and core.factors.totp.verify(account_id, form.get("code", "")[:32]):
+        return MFA, ("otp",)
+    if method == "recovery_code" and core.factors.totp.use_recovery_code(account_id, form.get("code", "")[:64]):
+        return MFA, ("otp",)
+    if method == "webauthn":
+        use = core.factors.passkeys.authenticate(account_id, form.get("ceremony", ""), form.get("credential", ""))
+        if use is not None:
+            return core.factors.passkey_strength(use), use.amr
+    return None
 
 
 @form_step("consent")

@@ -7,8 +7,9 @@ from idp.models.certificate import CertificateBinding, TrustedCa
 from idp.models.client import Client
 from idp.models.consent import Consent
 from idp.models.keys import SigningKey
+from idp.models.mfa import RecoveryCode, TotpCredential, WebAuthnCredential
 from idp.models.registration import InitialAccessToken
 from idp.models.tokens import LogoutDelivery, RefreshToken
 
 __all__ = ["Account", "AuditEvent", "CertificateBinding", "Client", "Consent", "InitialAccessToken", "LogoutDelivery",
-           "RefreshToken", "SigningKey", "TrustedCa"]
+           "RecoveryCode", "RefreshToken", "SigningKey", "TotpCredential", "TrustedCa", "WebAuthnCredential"]

@@ -46,5 +46,6 @@ class Client(SQLModel, table=True):
     tos_uri: str | None = Field(default=None, max_length=1024)
     contacts: list[str] = json_list()
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request must carry a DPoP proof
+    minimum_acr: str | None = Field(default=None, max_length=255)  # every login for this client reaches it
     created_at: datetime = when()
     updated_at: datetime = when()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Mapping
 
 from authlib.common.urls import add_params_to_uri
@@ -15,13 +15,16 @@ from authlib.oauth2.rfc6749 import OAuth2Error
 
 from idp import events
 from idp.authn.acr import scheme
+from idp.authn.stepup import Requirement
 from idp.claims import (ID_NUMBER_ITEM, UNMET_ACR, ClaimsError, Unmet, acr_request, consent_scope, for_request,
                         requested_sub)
 from idp.clients import RegisteredClient
 from idp.core import Core
 from idp.crypto import equal, random_token
 from idp.device import DeviceRequest
+from idp.oauth.outcome import AuthorizationError, AuthorizeInput, Outcome, error_page
 from idp.oauth.requests import OAuthRequest
+from idp.oauth.second_factor import SecondFactorSteps
 from idp.sessions import SsoSession
 from idp.store.ephemeral import get_json, put_json, take_json
 from idp.tokens import Authentication, audience
@@ -38,42 +41,7 @@ SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce
           "claims", "acr_values", "dpop_jkt")
 
 
-@dataclass
-class Outcome:
-    """What the handler sends: a redirect, an auto-submitting form, or a page for a person."""
-
-    redirect: str | None = None
-    form_post: tuple[str, list[tuple[str, str]]] | None = None
-    page: str | None = None  # template name
-    status: int = 200
-    context: dict[str, Any] = field(default_factory=dict)
-    set_session: str | None = None  # a new session handle for the cookie
-    clear_session: bool = False
-
-
-@dataclass(frozen=True)
-class AuthorizeInput:
-    method: str
-    url: str
-    headers: Mapping[str, str]
-    items: list[tuple[str, str]]
-    session_handle: str | None
-    browser_id: str
-
-
-class AuthorizationError(Exception):
-    """An error for the client (sent to its redirect URI) or, before the redirect URI is trusted, a page."""
-
-    def __init__(self, error: str, description: str, redirect_uri: str | None = None) -> None:
-        super().__init__(description)
-        self.error, self.description, self.redirect_uri = error, description, redirect_uri
-
-
-def error_page(error: str, description: str, status: int = 400) -> Outcome:
-    return Outcome(page="error.html", status=status, context={"error": error, "error_description": description})
-
-
-class Flow:
+class Flow(SecondFactorSteps):
     def __init__(self, core: Core) -> None:
         self.core = core
         self.iss = core.settings.issuer
@@ -157,18 +125,23 @@ class Flow:
         session = self.core.sessions.load(req.session_handle)
         if acr.essential and not acr.met_by(self.acr.strongest) and (session is None or not acr.met_by(session.acr)):
             raise AuthorizationError(*UNMET_ACR)  # no login could meet it: do not make the person try
-        needs_login = (session is None or "login" in prompts or not acr.met_by(session.acr)
+        needs_login = (session is None or "login" in prompts
                        or (max_age is not None and time.time() - session.auth_time > int(max_age))
                        or (hint_sub is not None and hint_sub != self.core.issuer.subject(client, session.account_id)))
-        if session is not None and not needs_login and self.core.accounts.get(session.account_id) is None:
-            needs_login = True
-        if needs_login:
+        profile = self.core.accounts.get(session.account_id) if session is not None and not needs_login else None
+        if needs_login or profile is None:
             if "none" in prompts:
                 raise AuthorizationError("login_required", "the end-user is not logged in" if session is None
                                          else "the end-user must authenticate again")
             return self._interaction(req.items, req.browser_id, client.client_id, "login", None)
         assert session is not None
         auth = _authentication(session)
+        step_up = self._second_factor(Requirement.of(acr, client.minimum_acr), profile, self.acr.rank(session.acr))
+        if step_up is not None:  # the same person, a second factor now (OIDC Core §3.1.2.1 acr_values)
+            if "none" in prompts:
+                raise AuthorizationError("interaction_required", "the end-user must use a second factor")
+            pending = self._pending_mfa(auth.account_id, auth.amr, step_up, client, params, sid=auth.sid)
+            return self._interaction(req.items, req.browser_id, client.client_id, "mfa", None, mfa=pending)
         if self._chooses_enterprise(client, auth, params):
             if "none" in prompts:
                 raise AuthorizationError("interaction_required", "the end-user must choose an enterprise")
@@ -200,10 +173,11 @@ class Flow:
         return not self.core.consents.covers(account_id, client.client_id, scope)
 
     def _interaction(self, items: list[tuple[str, str]], browser_id: str, client_id: str, step: str,
-                     auth: Authentication | None, device: DeviceRequest | None = None) -> Outcome:
+                     auth: Authentication | None, device: DeviceRequest | None = None,
+                     mfa: dict[str, Any] | None = None) -> Outcome:
         uid = random_token(16)
         record = {"p": items, "b": browser_id, "x": random_token(24), "c": client_id, "s": step,
-                  "u": auth.to_json() if auth else None}
+                  "u": auth.to_json() if auth else None, **({"m": mfa} if mfa else {})}
         if device is not None:
             record["d"] = [device.device_key, device.client_id, device.scope, device.user_code]
         put_json(self.core.store, f"ia:{uid}", record, ttl=self.core.settings.interaction_ttl)
@@ -257,7 +231,11 @@ class Flow:
         return bool(token) and equal(record["x"], token or "")
 
     def after_login(self, uid: str, record: dict[str, Any], auth: Authentication) -> Outcome:
-        """Continue after a successful login: consent if needed, else issue the code."""
+        """Continue after a successful login: consent if needed, else issue the code (or, for the
+        account pages, go back to them)."""
+        if record.get("r"):
+            take_json(self.core.store, f"ia:{uid}")
+            return Outcome(redirect=record["r"])
         params = dict(record["p"])
         client = self.core.clients.get(record["c"])
         if client is None:

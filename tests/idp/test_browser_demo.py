@@ -53,8 +53,8 @@ def test_demo_login_shows_validated_claims_and_userinfo(chromium, demo: str) -> 
     page.click("button[value=approve]")
     page.wait_for_selector("#id-token-claims")
     claims = page.inner_text("#id-token-claims")
-    assert '"iss": "%s"' % demo in claims and '"acr": "loa/2"' in claims  # a password on an L2 identity
-    assert page.get_attribute("#identity-level", "data-level") == "L2"
+    assert '"iss": "%s"' % demo in claims and '"acr": "loa/2"' in claims  # a password on an L3 identity
+    assert page.get_attribute("#identity-level", "data-level") == "L3"  # the registry (L2), then in person at a counter
     assert "张三" in page.inner_text("#userinfo") and '"verified_claims"' in page.inner_text("#userinfo")
     assert "3501**********0012" in claims and "350102199003070012" not in claims  # not allowed the whole number
     page.close()

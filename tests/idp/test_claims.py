@@ -129,6 +129,16 @@ def test_an_essential_acr_no_login_can_meet_is_unmet_authentication_requirements
     assert redirected_error(provider, response) == UNMET
 
 
+@pytest.mark.parametrize("acr", [{"essential": True, "value": "loa/3"},
+                                 {"essential": True, "values": ["loa/4", "loa/3"]}])
+def test_an_essential_acr_beyond_the_accounts_reach_is_unmet_after_the_password(
+        provider: Provider, make_rp: RpFactory, person: Person, browser: Browser, acr: dict[str, Any]) -> None:
+    rp = make_rp()
+    response = browser.login(url(rp, claims=claims(id_token={"acr": acr})), person.username, person.password,
+                             stop_at=rp.redirect_uri)
+    assert redirected_error(provider, response) == UNMET
+
+
 def test_an_unmet_essential_acr_is_refused_with_a_live_session_too(provider: Provider, make_rp: RpFactory,
                                                                    person: Person, browser: Browser) -> None:
     rp = make_rp(first_party=True)
