@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
@@ -13,11 +14,13 @@ from idp import db, events
 from idp.accounts import Accounts
 from idp.audit import chain_key
 from idp.authn.password import Passwords
+from idp.client_keys import ClientKeys
 from idp.clients import ClientRegistry
 from idp.consents import Consents
 from idp.crypto import MasterKey, load_master_key
 from idp.device import DeviceCodes
 from idp.dpop import DPoP
+from idp.fetch import Fetcher
 from idp.grants.authorization_code import AuthorizationCodeGrant, PkceS256
 from idp.grants.client_credentials import ClientCredentialsGrant
 from idp.grants.device_code import DeviceAuthorization, DeviceCodeGrant
@@ -25,10 +28,11 @@ from idp.grants.jwt_bearer import JwtBearerGrant
 from idp.grants.refresh_token import RefreshTokenGrant
 from idp.grants.token_exchange import TokenExchangeGrant
 from idp.keys import KeyRing
+from idp.oauth.assertion import ClientSecretJwt, PrivateKeyJwt
 from idp.oauth.server import YihaoServer
 from idp.refresh import RefreshTokens
 from idp.sessions import Sessions
-from idp.settings import Settings
+from idp.settings import Settings, is_loopback_host
 from idp.store.ephemeral import EphemeralStore, open_store
 from idp.throttle import Throttle
 from idp.tokens import TokenIssuer
@@ -62,6 +66,8 @@ class Core:
     dpop: DPoP
     devices: DeviceCodes
     federation: Federation
+    client_keys: ClientKeys
+    fetcher: Fetcher
     audit: events.AuditWriter | None = None
     verification: Verification = field(init=False)  # real-name verification (sign-up, L1 → L2)
     enterprises: Enterprises = field(init=False)  # enterprise accounts and who acts for them
@@ -70,6 +76,7 @@ class Core:
         self.federation.close()
         if self.audit is not None:
             self.audit.close()  # queued audit rows reach the database before the engine goes
+        self.fetcher.close()
         self.store.close()
         self.engine.dispose()
 
@@ -83,7 +90,11 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     store = store or open_store(settings.redis_url, settings.redis_prefix)
     audit = events.configure(engine, chain_key(master), interval=settings.audit_batch_ms / 1000)
     keys = KeyRing(engine, master, store)
-    clients = ClientRegistry(engine, store)
+    clients = ClientRegistry(engine, store, sealer=master.aead("client-secret"))
+    fetcher = Fetcher(settings.fetch_timeout_ms / 1000, settings.fetch_max_bytes,
+                      allow_loopback=is_loopback_host(urlsplit(settings.issuer).hostname))
+    client_keys = ClientKeys(store, fetcher, cache_ttl=settings.jwks_cache_ttl,
+                             refetch_interval=settings.jwks_refetch_interval)
     issuer = TokenIssuer(settings, keys, store, master.derive("pairwise-subject"), master.aead("access-token-ref"))
     sessions = Sessions(store, settings)
     refresh = RefreshTokens(engine, sessions, issuer, settings)
@@ -97,6 +108,9 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.register_grant(grant, [PkceS256(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
+    for method in (PrivateKeyJwt, ClientSecretJwt):  # RFC 7523 §2.2
+        server.register_client_auth_method(method.CLIENT_AUTH_METHOD,
+                                           method(clients, client_keys, store, settings.issuer))
     vault = open_vault(settings, master)
     devices = DeviceCodes(store, settings.device_code_ttl, settings.device_poll_interval)
     server.register_grant(type("KioskGrant", (DeviceCodeGrant,), {"devices": devices}))
@@ -113,7 +127,8 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
                 population=open_population_registry(settings, engine, vault),
                 entities=open_legal_entity_registry(engine, vault), throttle=Throttle.from_settings(store, settings),
                 audit=audit, dpop=DPoP(store, master.derive("dpop-nonce"), max_age=settings.dpop_proof_max_age,
-                                       require_nonce=settings.dpop_nonce), devices=devices, federation=federation)
+                                       require_nonce=settings.dpop_nonce), devices=devices, federation=federation,
+                client_keys=client_keys, fetcher=fetcher)
     core.verification = server.verification = Verification(core)
     core.enterprises = server.enterprises = Enterprises(core)
     server.consents, server.trust_framework = core.consents, settings.trust_framework
