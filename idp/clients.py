@@ -382,6 +382,9 @@ class ClientRegistry:
             if row is None:
                 raise ClientInputError(f"client_id {client_id!r} is not registered")
             method = values["token_endpoint_auth_method"]
+            if (row.token_endpoint_auth_method == "none") != (method == "none"):
+                raise ClientInputError("token_endpoint_auth_method cannot change between a public and a "
+                                       "confidential client; register a new client")
             if (row.secret_digest is not None) != holds_secret(method) or \
                     (method == "client_secret_jwt" and row.secret_sealed is None):
                 raise ClientInputError(f"token_endpoint_auth_method cannot change from {row.token_endpoint_auth_method}"

@@ -10,9 +10,9 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from tests.idp.conftest import Person, Provider, RpFactory, WorkerFactory
-from tests.idp.signing import ec_key, key_rp
+from tests.idp.signing import ec_key, key_rp, public_set
 from tests.idp.test_authorize_params import redirected_error, refusal
-from tests.rp import Browser, PrivateKeyAssertion, callback_params
+from tests.rp import Browser, PrivateKeyAssertion, RelyingParty, callback_params
 
 PAR_PREFIX = "urn:ietf:params:oauth:request_uri:"
 
@@ -142,3 +142,42 @@ def test_discovery_advertises_signed_requests_and_signing_clients(provider: Prov
     assert meta["introspection_endpoint_auth_methods_supported"] == [
         "client_secret_basic", "client_secret_post", "private_key_jwt", "client_secret_jwt"]
     assert meta["token_endpoint_auth_signing_alg_values_supported"] == ["RS256", "PS256", "ES256", "EdDSA", "HS256"]
+
+
+def test_a_self_registered_signing_client_pushes_a_signed_request(provider: Provider, another_worker: WorkerFactory,
+                                                                  person: Person, browser: Browser) -> None:
+    """RFC 7591 with the fields of RFC 7523, 9101 and 9126: the app registers its keys itself."""
+    open_at = another_worker(registration="open")
+    key = ec_key("app-1")
+    redirect = "https://tax.example.gov.cn/cb"
+    registered = httpx.post(open_at + "/register", json={
+        "client_name": "税务 Tax", "redirect_uris": [redirect], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": public_set(key), "token_endpoint_auth_signing_alg": "ES256", "request_object_signing_alg": "ES256",
+        "require_pushed_authorization_requests": True})
+    assert registered.status_code == 201, registered.text
+    body = registered.json()
+    assert "client_secret" not in body and body["jwks"] == public_set(key)
+    assert body["require_pushed_authorization_requests"] is True and body["request_object_signing_alg"] == "ES256"
+    rp = RelyingParty(provider.url, body["client_id"], None, redirect, key=key,
+                      assertion=PrivateKeyAssertion(alg="ES256", headers={"kid": "app-1"}))
+    auth, _query, request = rp.signed_authorization()
+    pushed = rp.push(request=request)
+    assert pushed.status_code == 201, pushed.text
+    url = rp.authorize_url(client_id=rp.client_id, request_uri=pushed.json()["request_uri"])
+    params = callback_params(browser.login(url, person.username, person.password, stop_at=rp.redirect_uri))
+    assert rp.fetch_token(params["code"], auth.verifier)["access_token"]
+
+
+def test_registration_refuses_unfitting_signing_metadata(another_worker: WorkerFactory) -> None:
+    open_at = another_worker(registration="open")
+    response = httpx.post(open_at + "/register", json={
+        "client_name": "K", "redirect_uris": ["https://k.example.gov.cn/cb"],
+        "token_endpoint_auth_method": "private_key_jwt"})
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_client_metadata", "error_description":
+                               "private_key_jwt needs the client's public keys: jwks or jwks_uri"}
+    response = httpx.post(open_at + "/register", json={
+        "client_name": "K", "redirect_uris": ["https://k.example.gov.cn/cb"], "jwks_uri": "https://169.254.169.254/k"})
+    assert response.json() == {"error": "invalid_client_metadata", "error_description":
+                               "jwks_uri 'https://169.254.169.254/k' points to a private address (169.254.169.254), "
+                               "which this provider does not call"}
