@@ -1,7 +1,7 @@
 """client keys: private_key_jwt / client_secret_jwt, request objects, pushed authorization requests
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0012
 Create Date: 2026-11-21
 
 Columns added to `client` carry server defaults, so a database that already holds clients upgrades
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = '0009'
-down_revision = '0010'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
