@@ -28,7 +28,7 @@ from idp.oauth.flow import Flow
 from idp.routes import routes
 from idp.settings import Settings
 
-MACHINE_PREFIXES = ("/token", "/device_authorization", "/userinfo", "/register", "/jwks", "/.well-known", "/healthz",
+MACHINE_PREFIXES = ("/token", "/par", "/device_authorization", "/userinfo", "/register", "/jwks", "/.well-known", "/healthz",
                     "/readyz", "/metrics")
 
 

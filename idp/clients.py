@@ -1,6 +1,7 @@
 """Registered clients: creation, secrets (shown once, stored by digest), lookup with a bounded cache."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, delete
 
-from idp.crypto import digest, equal, random_token
+from idp.client_keys import ASYMMETRIC_ALGS, HMAC_ALGS, REQUEST_OBJECT_ALGS, parse_jwks
+from idp.crypto import Aead, digest, equal, random_token
 from idp.models import Client, Consent, RefreshToken
 from idp.models._base import utcnow
 from idp.store.ephemeral import EphemeralStore
@@ -30,7 +32,9 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", DEVICE_CODE, TOKEN_EXCHANGE, JWT_BEARER)
 SERVICE_GRANTS = frozenset({"client_credentials", TOKEN_EXCHANGE, JWT_BEARER})  # no browser, a secret needed
 # How a client authenticates at the token endpoint; discovery and registration read this list.
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+JWT_METHODS = ("private_key_jwt", "client_secret_jwt")  # RFC 7523 §2.2
+CONFIDENTIAL_METHODS = (*SECRET_METHODS, *JWT_METHODS)
+AUTH_METHODS = (*CONFIDENTIAL_METHODS, "none")
 APPLICATION_TYPES = ("web", "native")
 
 
@@ -78,6 +82,13 @@ class RegisteredClient(ClientMixin):
     dpop_bound_access_tokens: bool = False
     tls_client_auth_subject_dn: str | None = None
     minimum_acr: str | None = None
+    jwks: str | None = None  # the registered JWK Set, as JSON text
+    jwks_uri: str | None = None
+    token_endpoint_auth_signing_alg: str | None = None
+    request_object_signing_alg: str | None = None
+    request_uris: tuple[str, ...] = ()
+    require_pushed_authorization_requests: bool = False
+    secret_sealed: bytes | None = field(default=None, repr=False)
 
     @property
     def public(self) -> bool:
@@ -127,7 +138,9 @@ _COPIED = ("userinfo_signed_response_alg", "access_token_signed_response_alg", "
            "session_refresh_tokens", "backchannel_logout_uri", "backchannel_logout_session_required",
            "frontchannel_logout_uri", "frontchannel_logout_session_required", "release_id_number",
            "application_type", "registration_access_digest", "sector_identifier_uri", "client_uri", "logo_uri",
-           "policy_uri", "tos_uri", "dpop_bound_access_tokens", "tls_client_auth_subject_dn", "minimum_acr")
+           "policy_uri", "tos_uri", "dpop_bound_access_tokens", "tls_client_auth_subject_dn", "minimum_acr",
+           "jwks_uri", "token_endpoint_auth_signing_alg", "request_object_signing_alg",
+           "require_pushed_authorization_requests", "secret_sealed")
 
 
 def _registered(row: Client) -> RegisteredClient:
@@ -152,6 +165,8 @@ def _registered(row: Client) -> RegisteredClient:
         resources=tuple(row.resources),
         contacts=tuple(row.contacts),
         issued_at=int(row.created_at.timestamp()) if row.created_at else 0,
+        jwks=json.dumps(row.jwks, separators=(",", ":"), sort_keys=True) if row.jwks is not None else None,
+        request_uris=tuple(row.request_uris),
         **{name: getattr(row, name) for name in _COPIED},
     )
 
@@ -240,12 +255,56 @@ def validate_logout_uri(setting: str, uri: str) -> str:
     return uri
 
 
+def validate_request_uri(uri: str) -> str:
+    """OIDC Core §6.2: a request_uri the client registered; https (loopback http), a fragment allowed."""
+    validate_logout_uri("request_uri", uri.split("#", 1)[0])
+    return uri
+
+
+def check_key_metadata(method: str, jwks: dict | None, jwks_uri: str | None, signing_alg: str | None,
+                       request_object_alg: str | None, request_uris: list[str]) -> None:
+    """RFC 7591 §2 / RFC 7523 / RFC 9101: keys, methods and algorithms that fit together."""
+    if jwks is not None and jwks_uri is not None:  # RFC 7591 §2: MUST NOT both be present
+        raise ClientInputError("jwks and jwks_uri must not both be given")
+    if jwks is not None:
+        try:
+            parse_jwks(jwks)
+        except ValueError as exc:
+            raise ClientInputError(f"jwks {exc}") from None
+    if jwks_uri is not None:
+        validate_logout_uri("jwks_uri", jwks_uri)
+    has_keys = jwks is not None or jwks_uri is not None
+    if method == "private_key_jwt" and not has_keys:
+        raise ClientInputError("private_key_jwt needs the client's public keys: jwks or jwks_uri")
+    if signing_alg is not None:
+        allowed = {"private_key_jwt": ASYMMETRIC_ALGS, "client_secret_jwt": HMAC_ALGS}.get(method)
+        if allowed is None:
+            raise ClientInputError("token_endpoint_auth_signing_alg needs private_key_jwt or client_secret_jwt")
+        if signing_alg not in allowed:
+            raise ClientInputError(f"token_endpoint_auth_signing_alg must be one of {', '.join(allowed)} for {method}")
+    if request_object_alg is not None:
+        if request_object_alg not in REQUEST_OBJECT_ALGS:
+            raise ClientInputError(f"request_object_signing_alg must be one of {', '.join(REQUEST_OBJECT_ALGS)}")
+        if request_object_alg != "none" and not has_keys:
+            raise ClientInputError("signed request objects need the client's public keys: jwks or jwks_uri")
+    for uri in request_uris:
+        validate_request_uri(uri)
+
+
+def holds_secret(method: str) -> bool:
+    """A private_key_jwt client proves itself with its key, a tls_client_auth one with its certificate
+    (RFC 8705 §2), a public one with nothing: none of them has a secret."""
+    return method not in ("none", "private_key_jwt", "tls_client_auth")
+
+
 class ClientRegistry:
     """Reads clients through a per-worker cache invalidated by a version number in the store."""
 
-    def __init__(self, engine: Engine, store: EphemeralStore, *, max_age: float = 30.0) -> None:
+    def __init__(self, engine: Engine, store: EphemeralStore, *, max_age: float = 30.0,
+                 sealer: Aead | None = None) -> None:
         self._sessions = sessionmaker(engine, class_=Session, expire_on_commit=False)
         self._store = store
+        self._sealer = sealer
         self._max_age = max_age
         self._cache: dict[str, tuple[float, RegisteredClient | None]] = {}
         self._version: bytes | None = None
@@ -268,6 +327,12 @@ class ClientRegistry:
                 self._cache.clear()
             self._cache[client_id] = (now, client)
         return client
+
+    def jwt_secret(self, client: RegisteredClient) -> str | None:
+        """The secret of a client_secret_jwt client, the HMAC key of its assertions."""
+        if client.secret_sealed is None or self._sealer is None:
+            return None
+        return self._sealer.open(client.secret_sealed, f"client/{client.client_id}").decode()
 
     def _check_version(self) -> None:
         now = time.monotonic()
@@ -292,9 +357,14 @@ class ClientRegistry:
         client_id = client_id or random_token(16)
         values = validated_columns(client_id=client_id, name=name, redirect_uris=redirect_uris, public=public,
                                    **metadata)
-        # RFC 8705 §2: a client authenticating with its certificate holds no secret
-        secret = None if values["token_endpoint_auth_method"] in ("none", "tls_client_auth") else random_token(32)
-        row = Client(client_id=client_id, secret_digest=digest(secret) if secret else None,
+        method = values["token_endpoint_auth_method"]
+        secret = random_token(32) if holds_secret(method) else None  # 256 bits
+        sealed = None
+        if method == "client_secret_jwt":  # the HMAC key itself is needed, not only its digest
+            if self._sealer is None or secret is None:
+                raise ClientInputError("client_secret_jwt is not available: no key to seal the secret with")
+            sealed = self._sealer.seal(secret.encode(), f"client/{client_id}")
+        row = Client(client_id=client_id, secret_digest=digest(secret) if secret else None, secret_sealed=sealed,
                      registration_access_digest=digest(registration_access_token) if registration_access_token else None,
                      **values)
         with self._sessions() as session, session.begin():
@@ -315,9 +385,14 @@ class ClientRegistry:
             row = session.get(Client, client_id, with_for_update=True)
             if row is None:
                 raise ClientInputError(f"client_id {client_id!r} is not registered")
-            if (row.secret_digest is None) != (values["token_endpoint_auth_method"] == "none"):
+            method = values["token_endpoint_auth_method"]
+            if (row.token_endpoint_auth_method == "none") != (method == "none"):
                 raise ClientInputError("token_endpoint_auth_method cannot change between a public and a "
                                        "confidential client; register a new client")
+            if (row.secret_digest is not None) != holds_secret(method) or \
+                    (method == "client_secret_jwt" and row.secret_sealed is None):
+                raise ClientInputError(f"token_endpoint_auth_method cannot change from {row.token_endpoint_auth_method}"
+                                       f" to {method}: the client's credential would not fit; register a new client")
             old_sector = _registered(row).sector_identifier
             if values["subject_type"] == "pairwise" and row.subject_type == "pairwise" \
                     and values["sector_identifier"] != old_sector:
@@ -367,7 +442,10 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
                       contacts: list[str] | None = None, release_id_number: bool = False,
                       dpop_bound_access_tokens: bool = False,
                       tls_client_auth_subject_dn: str | None = None,
-                      minimum_acr: str | None = None) -> dict[str, Any]:
+                      minimum_acr: str | None = None, jwks: dict | None = None,
+                      jwks_uri: str | None = None, token_endpoint_auth_signing_alg: str | None = None,
+                      request_object_signing_alg: str | None = None, request_uris: list[str] | None = None,
+                      require_pushed_authorization_requests: bool = False) -> dict[str, Any]:
     """Check client metadata and return the columns of its row; ClientInputError says what is wrong.
 
     `application_type` None is an administrator's registration (the lenient redirect rules);
@@ -390,6 +468,8 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
         raise ClientInputError(f"grant_type {unknown[0]!r} is not supported")
     if method not in AUTH_METHODS and not (method == "tls_client_auth" and tls_client_auth_subject_dn):
         raise ClientInputError(f"token_endpoint_auth_method {method!r} is not supported")
+    check_key_metadata(method, jwks, jwks_uri, token_endpoint_auth_signing_alg, request_object_signing_alg,
+                       list(request_uris or []))
     if method == "none" and set(grant_types) & SERVICE_GRANTS:
         raise ClientInputError(f"a public client cannot use {sorted(set(grant_types) & SERVICE_GRANTS)[0]}")
     for setting, alg in (("id_token_signed_response_alg", id_token_signed_response_alg),
@@ -438,4 +518,7 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
         contacts=list(contacts or []), release_id_number=release_id_number,
         dpop_bound_access_tokens=dpop_bound_access_tokens, tls_client_auth_subject_dn=tls_client_auth_subject_dn,
         minimum_acr=minimum_acr,
+        token_endpoint_auth_signing_alg=token_endpoint_auth_signing_alg,
+        request_object_signing_alg=request_object_signing_alg, request_uris=list(dict.fromkeys(request_uris or [])),
+        require_pushed_authorization_requests=require_pushed_authorization_requests,
     )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
@@ -17,11 +18,13 @@ from idp.authn.passkeys import Passkeys
 from idp.authn.password import Passwords
 from idp.authn.stepup import SecondFactors
 from idp.authn.totp import Totp
+from idp.client_keys import ClientKeys
 from idp.clients import ClientRegistry
 from idp.consents import Consents
 from idp.crypto import MasterKey, load_master_key
 from idp.device import DeviceCodes
 from idp.dpop import DPoP
+from idp.fetch import Fetcher
 from idp.grants.authorization_code import AuthorizationCodeGrant, PkceS256
 from idp.grants.client_credentials import ClientCredentialsGrant
 from idp.grants.device_code import DeviceAuthorization, DeviceCodeGrant
@@ -30,12 +33,13 @@ from idp.grants.refresh_token import RefreshTokenGrant
 from idp.grants.token_exchange import TokenExchangeGrant
 from idp.keys import KeyRing
 from idp.oauth.mtls import tls_client_auth
+from idp.oauth.assertion import ClientSecretJwt, PrivateKeyJwt
 from idp.oauth.server import YihaoServer
 from idp.pki.crl import HttpCrlSource, Revocation
 from idp.pki.truststore import TrustStore
 from idp.refresh import RefreshTokens
 from idp.sessions import Sessions
-from idp.settings import Settings
+from idp.settings import Settings, is_loopback_host
 from idp.store.ephemeral import EphemeralStore, open_store
 from idp.throttle import Throttle
 from idp.tokens import TokenIssuer
@@ -72,6 +76,8 @@ class Core:
     trust: TrustStore
     certificates: CertificateLogin
     factors: SecondFactors
+    client_keys: ClientKeys
+    fetcher: Fetcher
     audit: events.AuditWriter | None = None
     verification: Verification = field(init=False)  # real-name verification (sign-up, L1 → L2)
     enterprises: Enterprises = field(init=False)  # enterprise accounts and who acts for them
@@ -80,6 +86,7 @@ class Core:
         self.federation.close()
         if self.audit is not None:
             self.audit.close()  # queued audit rows reach the database before the engine goes
+        self.fetcher.close()
         self.store.close()
         self.engine.dispose()
 
@@ -93,7 +100,11 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     store = store or open_store(settings.redis_url, settings.redis_prefix)
     audit = events.configure(engine, chain_key(master), interval=settings.audit_batch_ms / 1000)
     keys = KeyRing(engine, master, store)
-    clients = ClientRegistry(engine, store)
+    clients = ClientRegistry(engine, store, sealer=master.aead("client-secret"))
+    fetcher = Fetcher(settings.fetch_timeout_ms / 1000, settings.fetch_max_bytes,
+                      allow_loopback=is_loopback_host(urlsplit(settings.issuer).hostname))
+    client_keys = ClientKeys(store, fetcher, cache_ttl=settings.jwks_cache_ttl,
+                             refetch_interval=settings.jwks_refetch_interval)
     issuer = TokenIssuer(settings, keys, store, master.derive("pairwise-subject"), master.aead("access-token-ref"))
     sessions = Sessions(store, settings)
     refresh = RefreshTokens(engine, sessions, issuer, settings)
@@ -107,6 +118,9 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.register_grant(grant, [PkceS256(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
+    for method in (PrivateKeyJwt, ClientSecretJwt):  # RFC 7523 §2.2
+        server.register_client_auth_method(method.CLIENT_AUTH_METHOD,
+                                           method(clients, client_keys, store, settings.issuer))
     vault = open_vault(settings, master)
     devices = DeviceCodes(store, settings.device_code_ttl, settings.device_poll_interval)
     server.register_grant(type("KioskGrant", (DeviceCodeGrant,), {"devices": devices}))
@@ -131,7 +145,8 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
                 throttle=Throttle.from_settings(store, settings), trust=trust, certificates=certificates,
                 audit=audit, dpop=DPoP(store, master.derive("dpop-nonce"), max_age=settings.dpop_proof_max_age,
                                        require_nonce=settings.dpop_nonce), devices=devices, federation=federation,
-                factors=SecondFactors(Totp(engine, store, master), Passkeys(engine, store, settings.issuer)))
+                factors=SecondFactors(Totp(engine, store, master), Passkeys(engine, store, settings.issuer)),
+                client_keys=client_keys, fetcher=fetcher)
     core.verification = server.verification = Verification(core)
     core.enterprises = server.enterprises = Enterprises(core)
     server.consents, server.trust_framework = core.consents, settings.trust_framework

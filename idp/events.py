@@ -44,6 +44,7 @@ CLIENT_UPDATED = "client.updated"
 CLIENT_DELETED = "client.deleted"
 CLIENT_REGISTRATION_REFUSED = "client.registration_refused"  # bad metadata or initial access token
 INITIAL_ACCESS_TOKEN_ISSUED = "client.initial_access_token_issued"
+CLIENT_ASSERTION_REPLAYED = "client.assertion_replayed"  # a client_assertion jti presented again
 KEYS_ROTATED = "keys.rotated"
 IDENTITY_VERIFIED = "identity.verified"
 CA_ADDED, CA_REMOVED = "ca.added", "ca.removed"

@@ -8,6 +8,7 @@ from idp.endpoints.authorize import authorize
 from idp.endpoints.discovery import discovery
 from idp.endpoints.health import healthz, readyz
 from idp.endpoints.jwks import jwks
+from idp.endpoints.par import par
 from idp.endpoints.registration import configuration, register
 from idp.endpoints.token import device_authorization, introspect, revoke, token
 from idp.endpoints.userinfo import userinfo
@@ -24,6 +25,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/.well-known/openid-configuration", discovery, methods=["GET"], name="discovery"),
         Route("/jwks", jwks, methods=["GET"], name="jwks"),
         Route("/authorize", authorize, methods=["GET", "POST"], name="authorize"),
+        Route("/par", par, methods=["POST"], name="par"),
         Route("/token", token, methods=["POST"], name="token"),
         Route("/device_authorization", device_authorization, methods=["POST"], name="device_authorization"),
         Route("/device", device.show, methods=["GET"], name="device"),

@@ -94,6 +94,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_CRL_MAX_BYTES", "crl_max_bytes", "10485760", "Largest CRL downloaded, bytes."),
     Option("YIHAO_MTLS_PROXIES", "mtls_proxies", "", "Addresses (IPs or CIDR ranges, comma-separated) of TLS-terminating proxies whose client-certificate header is believed; empty: mutual-TLS login off."),
     Option("YIHAO_MTLS_HEADER", "mtls_header", "X-SSL-Client-Cert", "Header in which those proxies forward the client certificate they verified (URL-encoded PEM, as nginx's $ssl_client_escaped_cert, or base64 DER)."),
+    Option("YIHAO_PAR_TTL", "par_ttl", "60", "Life of a pushed authorization request's single-use request_uri (RFC 9126), seconds (10–600)."),
+    Option("YIHAO_REQUIRE_PAR", "require_par", "false", "Every client must push its authorization requests to /par (RFC 9126 §5); a client may also require it for itself."),
+    Option("YIHAO_FETCH_TIMEOUT_MS", "fetch_timeout_ms", "2000", "Timeout of fetching a client's jwks_uri or request_uri, milliseconds."),
+    Option("YIHAO_FETCH_MAX_BYTES", "fetch_max_bytes", "65536", "Largest jwks_uri or request_uri document accepted from a client, bytes."),
+    Option("YIHAO_JWKS_CACHE_TTL", "jwks_cache_ttl", "300", "How long a client's fetched jwks_uri key set is used before it is fetched again, seconds."),
+    Option("YIHAO_JWKS_REFETCH_INTERVAL", "jwks_refetch_interval", "10", "Shortest time between two fetches of one client's jwks_uri for an unknown kid, seconds (all workers together)."),
 )
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
@@ -177,6 +183,12 @@ class Settings:
     crl_max_bytes: int
     mtls_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     mtls_header: str
+    par_ttl: int
+    require_par: bool
+    fetch_timeout_ms: int
+    fetch_max_bytes: int
+    jwks_cache_ttl: int
+    jwks_refetch_interval: int
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -353,6 +365,12 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "crl_timeout_ms": lambda n, v: _int(n, v, 100),
     "crl_max_bytes": lambda n, v: _int(n, v, 1024),
     "mtls_proxies": _networks,
+    "par_ttl": lambda n, v: _int(n, v, 10),
+    "require_par": _bool,
+    "fetch_timeout_ms": lambda n, v: _int(n, v, 50),
+    "fetch_max_bytes": lambda n, v: _int(n, v, 1024),
+    "jwks_cache_ttl": lambda n, v: _int(n, v, 10),
+    "jwks_refetch_interval": lambda n, v: _int(n, v, 1),
 }
 
 
@@ -398,6 +416,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("YIHAO_WORKERS", "more than one worker needs YIHAO_REDIS_URL (shared store)")
     if settings.population_registry == "http" and not settings.population_registry_url:
         raise ConfigError("YIHAO_POPULATION_REGISTRY_URL", "required when YIHAO_POPULATION_REGISTRY is http")
+    if settings.par_ttl > 600:
+        raise ConfigError("YIHAO_PAR_TTL", "must be at most 600 seconds (a request_uri is short-lived)")
     if not settings.embedded and not (settings.master_key or settings.master_key_file):
         raise ConfigError("YIHAO_MASTER_KEY", "required when YIHAO_DATABASE_URL is not SQLite")
     return settings

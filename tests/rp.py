@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass, field
 from html import unescape
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urljoin, urlsplit
 
 import httpx
 from joserfc import jws, jwt
@@ -25,6 +25,25 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import OAuth2Client
 
 from authlib.common.security import generate_token
+from authlib.oauth2.rfc7523 import ClientSecretJWT, PrivateKeyJWT, client_secret_jwt_sign, private_key_jwt_sign
+from joserfc.jwk import OctKey
+
+
+class PrivateKeyAssertion(PrivateKeyJWT):
+    """authlib's private_key_jwt, its assertions valid for one minute (authlib's default is an hour;
+    the provider accepts at most five minutes). `aud` is the URL called."""
+
+    def sign(self, auth: Any, token_endpoint: str) -> str:
+        return private_key_jwt_sign(auth.client_secret, client_id=auth.client_id, token_endpoint=token_endpoint,
+                                    alg=self.alg, header=dict(self.headers or {}), expires_in=60)
+
+
+class SecretAssertion(ClientSecretJWT):
+    """authlib's client_secret_jwt (HS256), valid for one minute."""
+
+    def sign(self, auth: Any, token_endpoint: str) -> str:
+        return client_secret_jwt_sign(OctKey.import_key(auth.client_secret), client_id=auth.client_id,
+                                      token_endpoint=token_endpoint, alg=self.alg, expires_in=60)
 
 
 @dataclass
@@ -43,11 +62,21 @@ class RelyingParty:
     redirect_uri: str
     scope: str = "openid profile email phone"
     metadata: dict[str, Any] = field(default_factory=dict)
+    assertion: ClientSecretJWT | None = None  # private_key_jwt / client_secret_jwt instead of the secret
+    key: Any = None  # the private key that signs private_key_jwt assertions
 
     def __post_init__(self) -> None:
         self.metadata = httpx.get(self.issuer + "/.well-known/openid-configuration").json()
 
     def oauth(self, **kwargs: Any) -> OAuth2Client:
+        if self.assertion is not None:
+            secret = self.key if self.assertion.name == "private_key_jwt" else self.client_secret
+            client = OAuth2Client(self.client_id, secret, scope=self.scope, redirect_uri=self.redirect_uri,
+                                  token_endpoint_auth_method=self.assertion.name,
+                                  revocation_endpoint_auth_method=self.assertion.name, code_challenge_method="S256",
+                                  **kwargs)
+            client.register_client_auth_method(self.assertion)
+            return client
         method = "none" if self.client_secret is None else "client_secret_basic"
         return OAuth2Client(self.client_id, self.client_secret, scope=self.scope, redirect_uri=self.redirect_uri,
                             token_endpoint_auth_method=method, code_challenge_method="S256", **kwargs)
@@ -60,6 +89,31 @@ class RelyingParty:
             url, state = client.create_authorization_url(self.metadata["authorization_endpoint"], nonce=nonce,
                                                          **extra, **params)
         return AuthRequest(url, state, nonce, verifier)
+
+    def signed_authorization(self, **params: str) -> tuple[AuthRequest, dict[str, str], str]:
+        """An authorization request, its parameters and those parameters as a request object signed with
+        the client's key (RFC 9101 §4: iss the client, aud the issuer, short-lived)."""
+        auth = self.authorization(**params)
+        query = dict(parse_qsl(urlsplit(auth.url).query))
+        return auth, query, self.request_object(query)
+
+    def request_object(self, claims: dict[str, Any], alg: str | None = None, key: Any = None) -> str:
+        now = int(time.time())
+        body = {"iss": self.client_id, "aud": self.issuer, "iat": now, "nbf": now, "exp": now + 60,
+                "jti": generate_token(16)} | claims
+        key = key or self.key
+        alg = alg or (self.assertion.alg if self.assertion else "ES256")
+        header = {"alg": alg, "kid": key.kid} if key.kid else {"alg": alg}
+        return jwt.encode(header, {k: v for k, v in body.items() if v is not None}, key, algorithms=[alg])
+
+    def push(self, **params: str) -> httpx.Response:
+        """POST to the pushed authorization request endpoint (RFC 9126), authenticated as at /token."""
+        with self.oauth() as client:
+            return client.post(self.metadata["pushed_authorization_request_endpoint"], data=params,
+                               auth=client.client_auth(client.token_endpoint_auth_method))
+
+    def authorize_url(self, **params: str) -> str:
+        return self.metadata["authorization_endpoint"] + "?" + urlencode(params)
 
     def exchange(self, code: str, verifier: str | None) -> httpx.Response:
         """The raw token response (client_secret_basic, or client_id in the body for public clients)."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import Any
 
 from idp import events
 from idp.cli.common import open_core
-from idp.clients import GRANT_TYPES, ID_TOKEN_ALGS, ClientInputError
+from idp.client_keys import ASYMMETRIC_ALGS, HMAC_ALGS, REQUEST_OBJECT_ALGS
+from idp.clients import AUTH_METHODS, GRANT_TYPES, ID_TOKEN_ALGS, ClientInputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,6 +51,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--minimum-acr", metavar="ACR",
                         help="the lowest acr (one of YIHAO_ACR_VALUES) this client accepts: a login for it "
                              "reaches it (second factor) or fails")
+    create.add_argument("--auth-method", choices=AUTH_METHODS, dest="token_endpoint_auth_method",
+                        help="token_endpoint_auth_method (default client_secret_basic; none with --public)")
+    create.add_argument("--auth-signing-alg", choices=(*ASYMMETRIC_ALGS, *HMAC_ALGS),
+                        help="the only alg accepted for its client assertions (token_endpoint_auth_signing_alg)")
+    keys = create.add_mutually_exclusive_group()
+    keys.add_argument("--jwks", help="the client's public keys: a JWK Set as JSON, or a file holding one")
+    keys.add_argument("--jwks-uri", help="where the client publishes its public keys (https)")
+    create.add_argument("--request-object-alg", choices=REQUEST_OBJECT_ALGS,
+                        help="request objects must be signed with this alg (none: unsigned allowed)")
+    create.add_argument("--request-uri", action="append", default=[], dest="request_uris",
+                        help="a request_uri the client may pass by reference (repeatable)")
+    create.add_argument("--require-par", action="store_true",
+                        help="authorization requests must be pushed first (require_pushed_authorization_requests)")
     create.add_argument("--json", action="store_true", help="print client_id (and client_secret) as JSON")
     create.set_defaults(run=run_create)
     iat = verbs.add_parser("iat", help="issue an initial access token for dynamic client registration")
@@ -57,6 +73,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="clients registered with it may ask for subject_type public (default: pairwise only)")
     iat.add_argument("--json", action="store_true", help="print the token and its expiry as JSON")
     iat.set_defaults(run=run_iat)
+
+
+def _jwks(value: str | None) -> Any:
+    """--jwks: inline JSON, or the name of a file holding it."""
+    if value is None:
+        return None
+    try:
+        text = value if value.lstrip().startswith("{") else Path(value).read_text(encoding="utf-8")
+        return json.loads(text)
+    except OSError as exc:
+        raise ClientInputError(f"jwks: cannot read {value}: {exc.strerror}") from None
+    except ValueError:
+        raise ClientInputError("jwks is not valid JSON") from None
 
 
 def run_create(args: argparse.Namespace) -> int:
@@ -73,6 +102,10 @@ def run_create(args: argparse.Namespace) -> int:
             grant_types=args.grant_types, resources=args.resources, default_resource=args.default_resource,
             access_token_signed_response_alg=args.access_token_alg, userinfo_signed_response_alg=args.userinfo_alg,
             session_refresh_tokens=args.session_refresh_tokens, release_id_number=args.release_id_number,
+            token_endpoint_auth_method=args.token_endpoint_auth_method, jwks=_jwks(args.jwks),
+            jwks_uri=args.jwks_uri, token_endpoint_auth_signing_alg=args.auth_signing_alg,
+            request_object_signing_alg=args.request_object_alg, request_uris=args.request_uris,
+            require_pushed_authorization_requests=args.require_par,
             dpop_bound_access_tokens=args.dpop_bound_access_tokens,
             tls_client_auth_subject_dn=args.tls_client_auth_subject_dn, minimum_acr=args.minimum_acr)
         events.record(events.CLIENT_CREATED, actor="cli", client_id=client.client_id)

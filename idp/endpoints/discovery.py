@@ -9,7 +9,8 @@ from starlette.responses import Response
 from idp import verified_claims
 from idp.authn import acr
 from idp.claims import CLAIM_SCOPE
-from idp.clients import AUTH_METHODS, GRANT_TYPES, ID_TOKEN_ALGS, SUPPORTED_SCOPES
+from idp.client_keys import ASYMMETRIC_ALGS, HMAC_ALGS, REQUEST_OBJECT_ALGS
+from idp.clients import AUTH_METHODS, CONFIDENTIAL_METHODS, GRANT_TYPES, ID_TOKEN_ALGS, SUPPORTED_SCOPES
 from idp.dpop import ALGS as DPOP_ALGS
 from idp.settings import Settings
 from realname.enterprises import ENTERPRISE_CLAIM
@@ -38,8 +39,11 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": [*AUTH_METHODS, *(["tls_client_auth"] if settings.mtls_proxies else [])],
         # RFC 8705 §3.3: only where a proxy forwards client certificates can tokens be bound to one
         "tls_client_certificate_bound_access_tokens": bool(settings.mtls_proxies),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
+        "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_METHODS),
+        "introspection_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": [*ASYMMETRIC_ALGS, *HMAC_ALGS],
         "code_challenge_methods_supported": ["S256"],
         "dpop_signing_alg_values_supported": list(DPOP_ALGS),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp",
@@ -47,8 +51,12 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "claims_parameter_supported": True,
         "acr_values_supported": acr.scheme(settings.acr_values).supported(),
         "userinfo_signing_alg_values_supported": list(ID_TOKEN_ALGS),
-        "request_parameter_supported": False,
-        "request_uri_parameter_supported": False,
+        "request_parameter_supported": True,
+        "request_uri_parameter_supported": True,
+        "require_request_uri_registration": True,
+        "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGS),
+        "pushed_authorization_request_endpoint": f"{iss}/par",
+        "require_pushed_authorization_requests": settings.require_par,
         "authorization_response_iss_parameter_supported": True,
         "resource_indicators_supported": True,
         "ui_locales_supported": ["zh-CN", "en"],

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from idp import events
+from idp.clients import AUTH_METHODS, CONFIDENTIAL_METHODS
 from idp.core import Core
 from idp.dpop import DPoPError
 from idp.events import address_var
@@ -24,7 +25,6 @@ from idp.pki.mtls import forwarded_certificate
 from idp.throttle import Key
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-SECRET_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
 def basic_client_id(value: str | None) -> str | None:
@@ -138,7 +138,7 @@ def _introspect(core: Core, oauth: OAuthRequest) -> OAuthResponse:
     """RFC 7662, for confidential clients. An access token is a JWT its holder can already read, so any
     such client may learn whether one is live; a refresh token is opaque and shown only to its own
     client. Whatever is not live or not shown is `active: false`, without saying why."""
-    client = core.server.authenticate_client(oauth, SECRET_METHODS, "introspection")
+    client = core.server.authenticate_client(oauth, list(CONFIDENTIAL_METHODS), "introspection")
     token = oauth.form["token"]
     if _is_jwt(token):
         found = core.issuer.read_access_token(token)
@@ -163,7 +163,7 @@ def _introspect(core: Core, oauth: OAuthRequest) -> OAuthResponse:
 def _revoke(core: Core, oauth: OAuthRequest) -> OAuthResponse:
     """RFC 7009: 200 whether or not the token was live, so a caller learns nothing from the answer;
     a token issued to another client is left alone."""
-    client = core.server.authenticate_client(oauth, [*SECRET_METHODS, "none"], "revocation")
+    client = core.server.authenticate_client(oauth, list(AUTH_METHODS), "revocation")
     token = oauth.form["token"]
     if not token:
         raise InvalidRequestError("token is required")

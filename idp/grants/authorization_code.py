@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp import events
+from idp.clients import AUTH_METHODS
 from idp.crypto import digest
 from idp.grants.common import ClientScopes, person_tokens, requested_resources
 from idp.store.ephemeral import EphemeralStore, put_json, take_json
@@ -42,7 +43,7 @@ def code_key(code: str) -> str:
 
 
 class AuthorizationCodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "tls_client_auth"]
+    TOKEN_ENDPOINT_AUTH_METHODS = [*AUTH_METHODS, "tls_client_auth"]
     AUTHORIZATION_CODE_LENGTH = 43  # ~256 bits
 
     store: EphemeralStore  # set by the server factory

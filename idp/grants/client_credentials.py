@@ -11,12 +11,13 @@ from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 
 from idp import events
+from idp.clients import CONFIDENTIAL_METHODS
 from idp.grants.common import USER_SCOPES, ClientScopes, access_token_response, token_audience
 from idp.metrics import TOKENS_ISSUED
 
 
 class ClientCredentialsGrant(ClientScopes, grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "tls_client_auth"]
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CONFIDENTIAL_METHODS, "tls_client_auth"]
 
     def validate_requested_scope(self) -> None:
         # Only the client's own API scopes: OpenID Connect scopes need a person.

@@ -9,6 +9,7 @@ from authlib.oauth2.rfc6749.errors import (InvalidGrantError, InvalidRequestErro
 from authlib.oauth2.rfc6749.util import scope_to_list
 
 from idp import events
+from idp.clients import AUTH_METHODS
 from idp.grants.common import InvalidDPoPProofError, access_token_response, token_audience
 from idp.metrics import TOKENS_ISSUED
 from idp.refresh import Family, RefreshRejected
@@ -16,7 +17,7 @@ from idp.refresh import Family, RefreshRejected
 
 class RefreshTokenGrant(grants.BaseGrant, grants.TokenEndpointMixin):
     GRANT_TYPE = "refresh_token"
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "tls_client_auth"]
+    TOKEN_ENDPOINT_AUTH_METHODS = [*AUTH_METHODS, "tls_client_auth"]
 
     def validate_token_request(self) -> None:
         client = self.authenticate_token_endpoint_client()

@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from federation.exchange import ACCESS_TOKEN, Presented
 from federation.partners import Rule
 from idp import events
+from idp.clients import CONFIDENTIAL_METHODS
 from idp.grants.common import InvalidTargetError
 from idp.metrics import TOKENS_ISSUED
 from idp.tokens import Authentication
@@ -26,7 +27,7 @@ AMR = ("fed",)
 class PartnerGrant(BaseGrant, TokenEndpointMixin):
     """A grant for partner clients: confidential, with the grant type registered and a partner rule."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = list(CONFIDENTIAL_METHODS)  # signed-JWT clients too (RFC 7523 §2.2)
 
     def _partner(self) -> Rule:
         client = self.authenticate_token_endpoint_client()

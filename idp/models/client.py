@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from typing import Any
+
+from sqlalchemy import JSON, Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from idp.models._base import json_list, when
@@ -47,5 +50,15 @@ class Client(SQLModel, table=True):
     contacts: list[str] = json_list()
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request must carry a DPoP proof
     minimum_acr: str | None = Field(default=None, max_length=255)  # every login for this client reaches it
+    # RFC 7523 client authentication and RFC 9101 request objects: the client's public keys, inline or
+    # by URL, and the algorithms it registered
+    jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    jwks_uri: str | None = Field(default=None, max_length=1024)
+    token_endpoint_auth_signing_alg: str | None = Field(default=None, max_length=16)
+    request_object_signing_alg: str | None = Field(default=None, max_length=16)
+    request_uris: list[str] = json_list()
+    require_pushed_authorization_requests: bool = False
+    # client_secret_jwt needs the secret itself (HMAC key): AEAD-sealed, bound to the client_id
+    secret_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     created_at: datetime = when()
     updated_at: datetime = when()

@@ -23,6 +23,7 @@ from idp.core import Core
 from idp.crypto import equal, random_token
 from idp.device import DeviceRequest
 from idp.oauth.outcome import AuthorizationError, AuthorizeInput, Outcome, error_page
+from idp.oauth.request_objects import RequestObjects, RequestRejected
 from idp.oauth.requests import OAuthRequest
 from idp.oauth.second_factor import SecondFactorSteps
 from idp.sessions import SsoSession
@@ -32,8 +33,7 @@ from realname.enterprises import wants_enterprise
 
 PROMPTS = {"none", "login", "consent", "select_account"}
 RESPONSE_MODES = {"query", "form_post"}
-UNSUPPORTED = {"request": "request_not_supported", "request_uri": "request_uri_not_supported",
-               "registration": "registration_not_supported"}
+UNSUPPORTED = {"registration": "registration_not_supported"}
 MAX_AGE = re.compile(r"[0-9]{1,9}")
 JKT = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url SHA-256 thumbprint (RFC 7638)
 SINGLE = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "prompt", "max_age",
@@ -46,9 +46,14 @@ class Flow(SecondFactorSteps):
         self.core = core
         self.iss = core.settings.issuer
         self.acr = scheme(core.settings.acr_values)
+        self.requests = RequestObjects(core)
 
     # -- /authorize --------------------------------------------------------------------------
     def authorize(self, req: AuthorizeInput) -> Outcome:
+        try:  # JAR / PAR: from here on, the parameters are those of the request object or pushed request
+            req = replace(req, items=self.requests.resolve(req.items))
+        except RequestRejected as exc:
+            return self._rejected(dict(req.items), exc)
         params = dict(req.items)
         try:
             grant, client = self._validate(req)
@@ -61,6 +66,34 @@ class Flow(SecondFactorSteps):
             return self._decide(req, params, client, redirect_uri)
         except AuthorizationError as exc:
             return self.respond(redirect_uri, params, [("error", exc.error), ("error_description", exc.description)])
+
+    def _rejected(self, query: dict[str, str], exc: RequestRejected) -> Outcome:
+        """A request object or request_uri refused: to the query's redirect URI if the client registered
+        it (the object's own cannot be trusted), else on a page."""
+        client = self.core.clients.get(query.get("client_id", ""))
+        redirect_uri = query.get("redirect_uri")
+        if client is None or not redirect_uri or not client.check_redirect_uri(redirect_uri):
+            return error_page(exc.error, exc.description)
+        return self.respond(redirect_uri, query, [("error", exc.error), ("error_description", exc.description)])
+
+    def push(self, client: RegisteredClient, items: list[tuple[str, str]]) -> tuple[str, int]:
+        """RFC 9126 §2.1: validate a pushed request as /authorize would, then keep it for one use."""
+        if any(k == "request_uri" for k, _ in items):
+            raise AuthorizationError("invalid_request", "request_uri must not be sent to the pushed authorization "
+                                                        "request endpoint")
+        request = dict(items).get("request")
+        if request is not None:
+            try:
+                items = self.requests.verify(request, client)
+            except RequestRejected as exc:
+                raise AuthorizationError(exc.error, exc.description) from None
+        if dict(items).get("client_id", client.client_id) != client.client_id:
+            raise AuthorizationError("invalid_request", "client_id is not the authenticated client")
+        items = [("client_id", client.client_id), *((k, v) for k, v in items if k != "client_id")]
+        req = AuthorizeInput("POST", self.iss + "/authorize", {}, items, None, "")
+        self._validate(req)
+        self._checked(dict(items), client)
+        return self.requests.push(client, items)
 
     def _validate(self, req: AuthorizeInput) -> tuple[Any, RegisteredClient]:
         params = dict(req.items)
@@ -98,8 +131,9 @@ class Flow(SecondFactorSteps):
             raise AuthorizationError(error.error, description, redirect_uri) from None
         return grant, client
 
-    def _decide(self, req: AuthorizeInput, params: dict[str, str], client: RegisteredClient,
-                redirect_uri: str) -> Outcome:
+    def _checked(self, params: dict[str, str],
+                 client: RegisteredClient) -> tuple[set[str], str | None, str | None, Any]:
+        """The checks that need no session: prompt, max_age, lengths, id_token_hint, claims / acr_values."""
         for name, error in UNSUPPORTED.items():
             if name in params:
                 raise AuthorizationError(error, f"the {name} parameter is not supported")
@@ -120,8 +154,11 @@ class Flow(SecondFactorSteps):
             acr = acr_request(params, self.acr)  # parses (and so validates) the claims parameter too
         except ClaimsError as exc:
             raise AuthorizationError("invalid_request", str(exc)) from None
-        hint_sub = hint_sub or requested_sub(params)
+        return prompts, max_age, hint_sub or requested_sub(params), acr
 
+    def _decide(self, req: AuthorizeInput, params: dict[str, str], client: RegisteredClient,
+                redirect_uri: str) -> Outcome:
+        prompts, max_age, hint_sub, acr = self._checked(params, client)
         session = self.core.sessions.load(req.session_handle)
         if acr.essential and not acr.met_by(self.acr.strongest) and (session is None or not acr.met_by(session.acr)):
             raise AuthorizationError(*UNMET_ACR)  # no login could meet it: do not make the person try

@@ -14,8 +14,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from idp.client_keys import ASYMMETRIC_ALGS, HMAC_ALGS, REQUEST_OBJECT_ALGS, parse_jwks
 from idp.clients import (APPLICATION_TYPES, AUTH_METHODS, GRANT_TYPES, ID_TOKEN_ALGS, SUPPORTED_SCOPES,
-                         ClientInputError, validate_logout_uri, validate_redirect_uri)
+                         ClientInputError, validate_logout_uri, validate_redirect_uri, validate_request_uri)
 from idp.egress import Egress, EgressError
 
 INVALID_METADATA = "invalid_client_metadata"
@@ -141,6 +142,18 @@ def contacts(name: str, value: Any, got: Metadata) -> list[str]:
     return values
 
 
+def jwks(name: str, value: Any, _: Metadata) -> dict[str, Any]:
+    try:
+        parse_jwks(value)
+    except ValueError as exc:
+        raise ClientInputError(f"{name} {exc}") from None
+    return value
+
+
+def request_uris(name: str, value: Any, got: Metadata) -> list[str]:
+    return [validate_request_uri(uri) for uri in strings(name, value, got)]
+
+
 NO_ENCRYPTION = "this provider does not encrypt"
 RULES: dict[str, Rule] = {
     # Order matters: a rule may read the fields checked before it (redirect URIs read application_type).
@@ -170,11 +183,15 @@ RULES: dict[str, Rule] = {
     "id_token_encrypted_response_enc": Rule(unsupported(NO_ENCRYPTION + " ID tokens")),
     "userinfo_encrypted_response_alg": Rule(unsupported(NO_ENCRYPTION + " userinfo responses")),
     "userinfo_encrypted_response_enc": Rule(unsupported(NO_ENCRYPTION + " userinfo responses")),
-    "request_object_encryption_alg": Rule(unsupported("request objects are not accepted")),
-    "request_object_encryption_enc": Rule(unsupported("request objects are not accepted")),
-    "request_object_signing_alg": Rule(unsupported("request objects are not accepted")),
-    "token_endpoint_auth_signing_alg": Rule(unsupported(
-        f"no JWT client authentication (supported methods: {', '.join(AUTH_METHODS)})")),
+    "request_object_encryption_alg": Rule(unsupported("encrypted request objects are not accepted")),
+    "request_object_encryption_enc": Rule(unsupported("encrypted request objects are not accepted")),
+    # RFC 7523 client authentication, RFC 9101 request objects, RFC 9126 pushed requests
+    "jwks": Rule(jwks),
+    "jwks_uri": Rule(https_uri),
+    "token_endpoint_auth_signing_alg": Rule(one_of(*ASYMMETRIC_ALGS, *HMAC_ALGS)),
+    "request_object_signing_alg": Rule(one_of(*REQUEST_OBJECT_ALGS)),
+    "request_uris": Rule(request_uris),
+    "require_pushed_authorization_requests": Rule(boolean),
 }
 
 
@@ -226,12 +243,14 @@ def frontchannel_matches_a_redirect(got: Metadata, policy: Policy) -> None:
 
 
 def backchannel_passes_egress(got: Metadata, policy: Policy) -> None:
-    uri = got.get("backchannel_logout_uri")
-    if uri:
-        try:
-            policy.egress.check("backchannel_logout_uri", uri, must_resolve=False)  # checked again at delivery
-        except EgressError as exc:
-            raise RegistrationError(INVALID_METADATA, str(exc)) from None
+    """URLs the provider will call for this client: back-channel logout, its keys, its request objects."""
+    for name in ("backchannel_logout_uri", "jwks_uri", "request_uris"):
+        value = got.get(name)
+        for uri in value if isinstance(value, list) else [value] if value else []:
+            try:
+                policy.egress.check(name, uri, must_resolve=False)  # the logout URI is checked again at delivery
+            except EgressError as exc:
+                raise RegistrationError(INVALID_METADATA, str(exc)) from None
 
 
 def _origin(uri: str) -> str:

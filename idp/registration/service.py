@@ -4,6 +4,7 @@ Each function returns (status, JSON body or None, headers) for the handler to se
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from idp import events
@@ -38,6 +39,8 @@ def describe(core: Core, client: RegisteredClient) -> dict[str, Any]:
     out: dict[str, Any] = {"client_id": client.client_id, "client_id_issued_at": client.issued_at}
     for name, rule in RULES.items():
         value = getattr(client, rule.keyword(name) or "", None)
+        if name == "jwks" and value is not None:  # kept as JSON text in the cached client
+            value = json.loads(value)
         if value is not None and value != ():
             out[name] = list(value) if isinstance(value, tuple) else value
     out["response_types"] = list(client.response_types)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -32,6 +33,9 @@ def op(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         yield provider
 
 
+Wrap = Callable[[RelyingParty, dict[str, str]], str]
+
+
 @dataclass
 class Suite:
     """What a test module drives: the OP, a person, a browser and dynamically registered clients."""
@@ -48,10 +52,12 @@ class Suite:
                 "scope": "openid profile email phone offline_access", **metadata}
         return registered_rp(self.op.url, register(self.op.url, body), scope="openid")
 
-    def authorize(self, rp: RelyingParty, **params: str) -> tuple[AuthRequest, httpx.Response]:
-        """Send the person to the authorization endpoint; sign in and approve if asked."""
+    def authorize(self, rp: RelyingParty, wrap: Wrap | None = None, **params: str) -> tuple[AuthRequest, httpx.Response]:
+        """Send the person to the authorization endpoint; sign in and approve if asked. `wrap` turns the
+        request into another URL carrying the same parameters (a request object)."""
         auth = rp.authorization(**params)
-        page = self.browser.follow(self.browser.get(auth.url), rp.redirect_uri)
+        url = wrap(rp, dict(parse_qsl(urlsplit(auth.url).query))) if wrap else auth.url
+        page = self.browser.follow(self.browser.get(url), rp.redirect_uri)
         if page.is_redirect:
             return auth, page
         if 'name="password"' in page.text:
@@ -61,9 +67,10 @@ class Suite:
             page = self.browser.consent(page, "approve", rp.redirect_uri)
         return auth, page
 
-    def code_flow(self, rp: RelyingParty, **params: str) -> tuple[AuthRequest, dict[str, Any], dict[str, Any]]:
+    def code_flow(self, rp: RelyingParty, wrap: Wrap | None = None,
+                  **params: str) -> tuple[AuthRequest, dict[str, Any], dict[str, Any]]:
         """A complete code flow: the token response and the ID token's claims, checked as the suite does."""
-        auth, response = self.authorize(rp, **params)
+        auth, response = self.authorize(rp, wrap, **params)
         returned = authorization_response(self.op, response, auth)
         tokens = rp.fetch_token(returned["code"], auth.verifier)
         return auth, tokens, id_token_claims(rp, tokens, auth.nonce)

@@ -12,7 +12,7 @@ from joserfc import jws
 from idp.crypto import b64u
 from tests.conformance.conftest import Suite, authorization_response, conformance, id_token_claims
 from tests.idp.conftest import serve_provider
-from tests.rp import callback_params, introspect
+from tests.rp import RelyingParty, callback_params, introspect
 
 
 def _error(suite: Suite, response: httpx.Response) -> tuple[str, str]:
@@ -300,21 +300,33 @@ def test_oidcc_ensure_post_request_succeeds(suite: Suite) -> None:
     id_token_claims(rp, rp.fetch_token(code, auth.verifier), auth.nonce)
 
 
+def _unsigned(params: dict[str, str]) -> str:
+    header, payload = json.dumps({"alg": "none"}).encode(), json.dumps(params).encode()
+    return f"{b64u(header)}.{b64u(payload)}."
+
+
 @conformance("oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported")
 def test_oidcc_request_uri_unsigned_supported_correctly_or_rejected_as_unsupported(suite: Suite) -> None:
-    rp = suite.client()
-    assert rp.metadata["request_uri_parameter_supported"] is False
-    response = suite.browser.get(rp.authorization(request_uri=suite.documents.publish({})).url)
-    assert _error(suite, response)[0] == "request_uri_not_supported"
+    # supported: a client that registered the request_uri and request_object_signing_alg none
+    request_uri = suite.documents.publish({})
+    rp = suite.client(request_uris=[request_uri], request_object_signing_alg="none")
+    assert rp.metadata["request_uri_parameter_supported"] is True
+
+    def by_reference(rp: RelyingParty, params: dict[str, str]) -> str:
+        suite.documents.pages[request_uri[len(suite.documents.url):]] = (200, _unsigned(params).encode(), 0.0)
+        return rp.authorize_url(client_id=rp.client_id, request_uri=request_uri)
+
+    _auth, _tokens, claims = suite.code_flow(rp, by_reference)
+    assert claims["aud"] == rp.client_id
 
 
 @conformance("oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported")
 def test_oidcc_unsigned_request_object_supported_correctly_or_rejected_as_unsupported(suite: Suite) -> None:
-    rp = suite.client()
-    assert rp.metadata["request_parameter_supported"] is False
-    header, payload = json.dumps({"alg": "none"}).encode(), json.dumps({"client_id": rp.client_id}).encode()
-    unsigned = f"{b64u(header)}.{b64u(payload)}."
-    assert _error(suite, suite.browser.get(rp.authorization(request=unsigned).url))[0] == "request_not_supported"
+    rp = suite.client(request_object_signing_alg="none")
+    assert rp.metadata["request_parameter_supported"] is True
+    by_value = lambda rp, params: rp.authorize_url(client_id=rp.client_id, request=_unsigned(params))  # noqa: E731
+    _auth, _tokens, claims = suite.code_flow(rp, by_value)
+    assert claims["aud"] == rp.client_id
 
 
 @conformance("oidcc-claims-essential")

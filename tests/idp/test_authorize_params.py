@@ -374,11 +374,9 @@ def test_accept_language_en_gives_an_english_login_page(make_rp: RpFactory, brow
 
 # -- what is not supported ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,error", [("request", "request_not_supported"),
-                                        ("request_uri", "request_uri_not_supported"),
-                                        ("registration", "registration_not_supported")])
-def test_request_objects_and_registration_are_refused_by_name(provider: Provider, make_rp: RpFactory,
-                                                              browser: Browser, name: str, error: str) -> None:
+@pytest.mark.parametrize("name,error", [("registration", "registration_not_supported")])
+def test_registration_by_value_is_refused_by_name(provider: Provider, make_rp: RpFactory,
+                                                  browser: Browser, name: str, error: str) -> None:
     response = browser.get(url(make_rp(), **{name: "eyJhbGciOiJub25lIn0.e30."}))
     assert redirected_error(provider, response) == (error, f"the {name} parameter is not supported")
 
