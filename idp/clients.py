@@ -517,7 +517,7 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
         client_uri=client_uri, logo_uri=logo_uri, policy_uri=policy_uri, tos_uri=tos_uri,
         contacts=list(contacts or []), release_id_number=release_id_number,
         dpop_bound_access_tokens=dpop_bound_access_tokens, tls_client_auth_subject_dn=tls_client_auth_subject_dn,
-        minimum_acr=minimum_acr,
+        minimum_acr=minimum_acr, jwks=jwks, jwks_uri=jwks_uri,
         token_endpoint_auth_signing_alg=token_endpoint_auth_signing_alg,
         request_object_signing_alg=request_object_signing_alg, request_uris=list(dict.fromkeys(request_uris or [])),
         require_pushed_authorization_requests=require_pushed_authorization_requests,

@@ -8,11 +8,13 @@ import time
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+from authlib.oauth2.rfc7523 import private_key_jwt_sign
+from joserfc import jwt
 
 from tests.idp.conftest import Person, Provider, RpFactory, WorkerFactory
 from tests.idp.signing import ec_key, key_rp, public_set
 from tests.idp.test_authorize_params import redirected_error, refusal
-from tests.rp import Browser, PrivateKeyAssertion, RelyingParty, callback_params
+from tests.rp import Browser, DPoPKey, PrivateKeyAssertion, RelyingParty, callback_params
 
 PAR_PREFIX = "urn:ietf:params:oauth:request_uri:"
 
@@ -181,3 +183,58 @@ def test_registration_refuses_unfitting_signing_metadata(another_worker: WorkerF
     assert response.json() == {"error": "invalid_client_metadata", "error_description":
                                "jwks_uri 'https://169.254.169.254/k' points to a private address (169.254.169.254), "
                                "which this provider does not call"}
+
+
+def test_a_new_app_registers_itself_pushes_a_signed_request_and_gets_dpop_bound_tokens_for_userinfo(
+        provider: Provider, another_worker: WorkerFactory, person: Person, browser: Browser) -> None:
+    """Issue 4's whole path for a high-value app: RFC 7591 registration with its keys and
+    dpop_bound_access_tokens, a signed pushed request (RFC 9101, 9126), private_key_jwt at the token
+    endpoint with a DPoP proof (RFC 9449), and userinfo with the DPoP-bound access token."""
+    open_at = another_worker(registration="open")
+    key = ec_key("tax-1")
+    redirect = "https://tax.example.gov.cn/cb"
+    registered = httpx.post(open_at + "/register", json={
+        "client_name": "税务 Tax", "redirect_uris": [redirect], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": public_set(key), "token_endpoint_auth_signing_alg": "ES256", "request_object_signing_alg": "ES256",
+        "require_pushed_authorization_requests": True, "dpop_bound_access_tokens": True})
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["dpop_bound_access_tokens"] is True
+    client_id = registered.json()["client_id"]
+    rp = RelyingParty(provider.url, client_id, None, redirect, key=key,
+                      assertion=PrivateKeyAssertion(alg="ES256", headers={"kid": "tax-1"}))
+    auth, _query, request = rp.signed_authorization()
+    pushed = rp.push(request=request)
+    assert pushed.status_code == 201, pushed.text
+    url = rp.authorize_url(client_id=client_id, request_uri=pushed.json()["request_uri"])
+    params = callback_params(browser.login(url, person.username, person.password, stop_at=rp.redirect_uri))
+    assert params["state"] == auth.state
+
+    token_endpoint = rp.metadata["token_endpoint"]
+    form = {"grant_type": "authorization_code", "code": params["code"], "redirect_uri": redirect,
+            "code_verifier": auth.verifier, "client_id": client_id,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+
+    def assertion() -> str:  # a fresh one per request: its jti is single use
+        return private_key_jwt_sign(key, client_id=client_id, token_endpoint=token_endpoint, alg="ES256",
+                                    header={"kid": "tax-1"}, expires_in=60)
+
+    # this client's tokens are DPoP-bound: without a proof the code is refused and not spent
+    bare = httpx.post(token_endpoint, data=form | {"client_assertion": assertion()})
+    assert (bare.status_code, bare.json()["error"]) == (400, "invalid_dpop_proof")
+    dpop = DPoPKey("ES256")
+    issued = dpop.post(token_endpoint, form | {"client_assertion": assertion()})
+    if issued.status_code == 400 and issued.json().get("error") == "invalid_client":  # the nonce retry reused
+        issued = dpop.post(token_endpoint, form | {"client_assertion": assertion()})  # a single-use assertion
+    assert issued.status_code == 200, issued.text
+    tokens = issued.json()
+    assert tokens["token_type"] == "DPoP"
+    rp.validate_id_token(tokens["id_token"], auth.nonce, tokens["access_token"])
+    claims = jwt.decode(tokens["access_token"], rp.jwks()).claims
+    assert claims["cnf"] == {"jkt": dpop.jkt} and claims["client_id"] == client_id
+
+    userinfo = dpop.get(rp.metadata["userinfo_endpoint"], tokens["access_token"])
+    assert userinfo.status_code == 200, userinfo.text
+    assert userinfo.json()["sub"] == claims["sub"]
+    as_bearer = httpx.get(rp.metadata["userinfo_endpoint"],
+                          headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert as_bearer.status_code == 401
