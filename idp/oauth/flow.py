@@ -173,7 +173,15 @@ class Flow(SecondFactorSteps):
             return self._interaction(req.items, req.browser_id, client.client_id, "login", None)
         assert session is not None
         auth = _authentication(session)
-        step_up = self._second_factor(Requirement.of(acr, client.minimum_acr), profile, self.acr.rank(session.acr))
+        try:
+            step_up = self._second_factor(Requirement.of(acr, client.minimum_acr), profile, self.acr.rank(session.acr))
+        except AuthorizationError:
+            # Out of this account's reach by a second factor; a login by another method (a USB-key
+            # certificate, DESIGN: loa/4) may still reach it, so the person is asked to sign in again.
+            # After a password, the same shortfall is unmet_authentication_requirements.
+            if "none" in prompts:
+                raise AuthorizationError("login_required", "the end-user must sign in again to reach the acr") from None
+            return self._interaction(req.items, req.browser_id, client.client_id, "login", None)
         if step_up is not None:  # the same person, a second factor now (OIDC Core §3.1.2.1 acr_values)
             if "none" in prompts:
                 raise AuthorizationError("interaction_required", "the end-user must use a second factor")
