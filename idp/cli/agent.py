@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
+import time
 
 import uvicorn
 
@@ -17,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="origin of a Yihao login page allowed to use the agent (repeatable)")
     parser.add_argument("--port", type=int, default=18321, help="loopback port (default 18321, YIHAO_CERT_AGENT_URL's)")
     parser.add_argument("--pin-stdin", action="store_true", help="read the PIN from standard input (default 123456)")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the process that started it ends (the demo's agent never outlives the demo)")
     parser.set_defaults(run=run)
 
 
@@ -28,6 +33,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"yihao: {exc}", file=sys.stderr)
         return 1
     agent = Agent(entries, pin, tuple(o.rstrip("/") for o in args.origins))
+    if args.exit_with_parent:
+        _exit_with(os.getppid())
     print(f"signing agent on http://127.0.0.1:{args.port} with {len(entries)} certificate(s)", flush=True)
     uvicorn.run(agent.app(), host="127.0.0.1", port=args.port, log_level="warning")
     return 0
+
+
+def _exit_with(parent: int) -> None:
+    """A killed `yihao serve --demo` runs no clean-up: the agent notices its parent is gone (it is
+    re-parented) and ends, so it never holds the agent port for the next demo."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -86,7 +86,7 @@ def start_demo_agent(settings: Settings, enterprise: DemoEnterprise) -> subproce
     if not is_loopback_host(agent.hostname) or agent.scheme != "http":
         return None
     command = [sys.executable, "-m", "idp", "agent", "--port", str(agent.port or 80),
-               "--allow-origin", origin(settings.issuer)]
+               "--allow-origin", origin(settings.issuer), "--exit-with-parent"]
     for key, certificate in enterprise.identities:
         command += ["--identity", str(key), str(certificate)]
     print(f"  demo enterprise (credit code {enterprise.credit_code}): on the sign-in page choose the certificate "

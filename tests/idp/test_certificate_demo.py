@@ -62,3 +62,31 @@ def test_the_demo_enterprise_reaches_one_account_with_certificates_from_two_cas(
     assert sm2["sub"] == rsa["sub"]
     assert (sm2["acr"], sm2["amr"]) == ("loa/4", ["hwk", "pin"]) and rsa["acr"] == "loa/4"
     assert sm2["userinfo"]["name"] == ENTERPRISE_NAME
+
+
+def test_the_demo_agent_ends_when_the_demo_is_killed(tmp_path: Path) -> None:
+    """A `yihao serve --demo` killed outright runs no clean-up: its agent must not live on holding
+    the agent port, or the next demo could not start its own."""
+    agent = f"http://127.0.0.1:{free_port()}"
+    env = {"YIHAO_DEMO": "true", "YIHAO_VAR_DIR": str(tmp_path), "YIHAO_DATABASE_URL": f"sqlite:///{tmp_path}/yihao.db",
+           "YIHAO_LOG_LEVEL": "WARNING", "YIHAO_REDIS_URL": "", "YIHAO_MASTER_KEY": "", "YIHAO_CERT_AGENT_URL": agent}
+    with ProcessServer(env, free_port(), tmp_path / "serve.log") as server:
+        assert _answers(agent, within=10.0), "the demo's agent did not start"
+        assert server.process is not None
+        server.process.kill()  # SIGKILL: no finally block runs
+        server.process.wait(timeout=10)
+        gone = time.monotonic() + 10.0
+        while _answers(agent, within=0.0) and time.monotonic() < gone:
+            time.sleep(0.2)
+        assert not _answers(agent, within=0.0), "the agent outlived the demo"
+
+
+def _answers(url: str, *, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return httpx.get(url + "/healthz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.1)
