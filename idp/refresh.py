@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from sqlalchemy import Engine, and_, exists, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, exists, insert, select, update
 
 from idp import events
 from idp.crypto import digest, random_token
@@ -30,6 +30,19 @@ from idp.tokens import Authentication, TokenIssuer
 
 T = RefreshToken.__table__
 _R = T.alias("sibling")  # the same family's other tokens, inside a statement on T
+
+# The hot statements are built once: building one per call (and its cache key) cost several times its
+# execution. Values travel as bind parameters.
+_INSERT = insert(T)
+_SPEND = update(T).where(
+    T.c.token_digest == bindparam("p_digest"), T.c.client_id == bindparam("p_client"), T.c.consumed_at.is_(None),
+    T.c.revoked_at.is_(None), T.c.expires_at > bindparam("p_now"), T.c.family_expires_at > bindparam("p_now"),
+    ~exists().where(_R.c.family_id == T.c.family_id, _R.c.revoked_at.is_not(None)),
+    # a grace sibling is dead once its twin was used: two live branches are theft
+    ~exists().where(_R.c.parent_id == T.c.parent_id, _R.c.id != T.c.id, _R.c.consumed_at.is_not(None)),
+).values(consumed_at=bindparam("p_now")).returning(*T.c)
+_BY_DIGEST = select(T).where(T.c.token_digest == bindparam("p_digest"))
+_FAMILY_REVOKED = select(exists().where(T.c.family_id == bindparam("p_family"), T.c.revoked_at.is_not(None)))
 
 
 class RefreshRejected(Exception):
@@ -76,12 +89,12 @@ class RefreshTokens:
         now = utcnow()
         token = random_token(32)
         with self._engine.begin() as conn:
-            conn.execute(insert(T).values(
+            conn.execute(_INSERT, dict(
                 id=new_id(), token_digest=digest(token), family_id=auth.grant_id, parent_id=None,
                 client_id=client_id, account_id=auth.account_id, scope=scope, audience=" ".join(resources) or None,
                 sid=auth.sid or None, offline=offline, auth=_auth_json(auth), issued_at=now,
                 expires_at=min(now + self._idle, now + self._max), family_expires_at=now + self._max,
-                dpop_jkt=dpop_jkt))
+                consumed_at=None, revoked_at=None, dpop_jkt=dpop_jkt))
         if self._issuer.grant_revoked(auth.grant_id):  # the grant was revoked while this was issued (code reuse)
             self.revoke_family(auth.grant_id)
         return token
@@ -95,13 +108,7 @@ class RefreshTokens:
         winner under concurrency) and one INSERT; everything unusual takes the slow path."""
         now = utcnow()
         with self._engine.begin() as conn:
-            row = conn.execute(update(T).where(
-                T.c.token_digest == digest(token), T.c.client_id == client_id, T.c.consumed_at.is_(None),
-                T.c.revoked_at.is_(None), T.c.expires_at > now, T.c.family_expires_at > now,
-                ~exists().where(_R.c.family_id == T.c.family_id, _R.c.revoked_at.is_not(None)),
-                # a grace sibling is dead once its twin was used: two live branches are theft
-                ~exists().where(_R.c.parent_id == T.c.parent_id, _R.c.id != T.c.id, _R.c.consumed_at.is_not(None)),
-            ).values(consumed_at=now).returning(*T.c)).first()
+            row = conn.execute(_SPEND, {"p_digest": digest(token), "p_client": client_id, "p_now": now}).first()
             if row is not None:
                 family = _family(row)
                 check(family)
@@ -123,12 +130,11 @@ class RefreshTokens:
                  check: Callable[[Family], Any]) -> tuple[str, Any, Family]:
         """Why the token could not simply be spent: invalid (raises), a concurrent refresh within the
         grace (a sibling), reuse, or an ended session."""
-        row = conn.execute(select(T).where(T.c.token_digest == digest(token))).first()
+        row = conn.execute(_BY_DIGEST, {"p_digest": digest(token)}).first()
         if row is None or row.client_id != client_id:
             raise RefreshRejected("the refresh token is invalid, expired or revoked")
         family = _family(row)
-        revoked = conn.execute(select(exists().where(T.c.family_id == row.family_id,
-                                                     T.c.revoked_at.is_not(None)))).scalar()
+        revoked = conn.execute(_FAMILY_REVOKED, {"p_family": row.family_id}).scalar()
         if revoked or family.expires_at <= now:
             raise RefreshRejected("the refresh token is invalid, expired or revoked")
         if not family.offline and not self._sessions.alive(family.sid):
@@ -140,12 +146,12 @@ class RefreshTokens:
 
     def _successor(self, conn: Any, row: Any, now: datetime) -> str:
         successor = random_token(32)
-        conn.execute(insert(T).values(
+        conn.execute(_INSERT, dict(
             id=new_id(), token_digest=digest(successor), family_id=row.family_id, parent_id=row.id,
             client_id=row.client_id, account_id=row.account_id, scope=row.scope, audience=row.audience,
             sid=row.sid, offline=row.offline, auth=row.auth, issued_at=now,
             expires_at=min(now + self._idle, aware(row.family_expires_at)), family_expires_at=row.family_expires_at,
-            dpop_jkt=row.dpop_jkt))
+            consumed_at=None, revoked_at=None, dpop_jkt=row.dpop_jkt))
         return successor
 
     def _within_grace(self, conn: Any, row: Any, now: datetime) -> bool:
@@ -159,9 +165,8 @@ class RefreshTokens:
     def find(self, token: str) -> Family | None:
         """The family of a live (unspent, unrevoked, unexpired) refresh token, for introspection."""
         with self._engine.connect() as conn:
-            row = conn.execute(select(T).where(T.c.token_digest == digest(token))).first()
-            revoked = row is not None and conn.execute(select(exists().where(
-                T.c.family_id == row.family_id, T.c.revoked_at.is_not(None)))).scalar()
+            row = conn.execute(_BY_DIGEST, {"p_digest": digest(token)}).first()
+            revoked = row is not None and conn.execute(_FAMILY_REVOKED, {"p_family": row.family_id}).scalar()
         if row is None or row.consumed_at is not None or revoked:
             return None
         family = _family(row)
