@@ -41,6 +41,7 @@ from idp.refresh import RefreshTokens
 from idp.sessions import Sessions
 from idp.settings import Settings, is_loopback_host
 from idp.store.ephemeral import EphemeralStore, open_store
+from idp.store.memory import MemoryStore
 from idp.throttle import Throttle
 from idp.tokens import TokenIssuer
 from realname.identity import Identities
@@ -81,6 +82,9 @@ class Core:
     audit: events.AuditWriter | None = None
     verification: Verification = field(init=False)  # real-name verification (sign-up, L1 → L2)
     enterprises: Enterprises = field(init=False)  # enterprise accounts and who acts for them
+    # True when the store is this process's memory and the database a local SQLite file: nothing the
+    # core reads or writes waits on the network (see idp.endpoints.sync)
+    local_io: bool = field(init=False)
 
     def close(self) -> None:
         self.federation.close()
@@ -147,6 +151,7 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
                                        require_nonce=settings.dpop_nonce), devices=devices, federation=federation,
                 factors=SecondFactors(Totp(engine, store, master), Passkeys(engine, store, settings.issuer)),
                 client_keys=client_keys, fetcher=fetcher)
+    core.local_io = isinstance(store, MemoryStore) and engine.dialect.name == "sqlite"
     core.verification = server.verification = Verification(core)
     core.enterprises = server.enterprises = Enterprises(core)
     server.consents, server.trust_framework = core.consents, settings.trust_framework

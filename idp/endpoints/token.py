@@ -9,7 +9,6 @@ from urllib.parse import unquote
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -18,6 +17,7 @@ from idp.clients import AUTH_METHODS, CONFIDENTIAL_METHODS
 from idp.core import Core
 from idp.dpop import DPoPError
 from idp.events import address_var
+from idp.endpoints import sync
 from idp.endpoints.params import BadRequest, form_items, oauth_error, query_items
 from idp.oauth.requests import OAuthRequest
 from idp.oauth.server import OAuthResponse, json_body
@@ -73,14 +73,24 @@ def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuth
             items, client_id = await _read(request, required)
         except BadRequest as exc:
             if exc.status == 401:
-                await run_in_threadpool(core.throttle.failure, core.throttle.keys("client"))
+                await sync.run(core.local_io, core.throttle.failure, core.throttle.keys("client"))
                 return oauth_error("invalid_client", exc.description, 401, {"WWW-Authenticate": 'Basic realm="yihao"'})
             return exc.response()
         oauth = OAuthRequest("POST", core.settings.issuer + request.url.path, request.headers, (), items)
         oauth.client_certificate = forwarded_certificate(request)  # RFC 8705, from a trusted proxy only
-        return _respond(*await run_in_threadpool(_throttled, handle, core, oauth, client_id))
+        inline = core.local_io and _stays_local(items, oauth)
+        return _respond(*await sync.run(inline, _throttled, handle, core, oauth, client_id))
 
     return endpoint
+
+
+def _stays_local(items: list[tuple[str, str]], oauth: OAuthRequest) -> bool:
+    """Nothing in this request can make the core fetch: no assertion to check against a jwks_uri, no
+    certificate whose CRL may be fetched, no grant that checks an upstream's token."""
+    params = dict(items)
+    grant = params.get("grant_type")
+    return ((grant is None or grant in sync.LOCAL_GRANTS) and "client_assertion" not in params
+            and oauth.client_certificate is None)
 
 
 def _client_keys(core: Core, client_id: str | None) -> tuple[Key, ...]:

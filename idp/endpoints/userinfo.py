@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -12,6 +11,7 @@ from idp.claims import release, scope_claims
 from idp.core import Core
 from idp.crypto import equal
 from idp.dpop import ALGS, DPoPError
+from idp.endpoints import sync
 from idp.endpoints.params import BadRequest, form_items
 from idp.oauth.mtls import x5t_s256
 from idp.pki.mtls import forwarded_certificate
@@ -109,7 +109,7 @@ async def userinfo(request: Request) -> Response:
             body.update(core.server.verified_claims(client, account_id, claims["uv"]))
         return _response(core, str(claims.get("client_id")), body)
 
-    response = await run_in_threadpool(lookup)
+    response = await sync.run(core.local_io, lookup)  # reads only the store and the database
     if scheme == "dpop":  # RFC 9449 §8.2: a fresh nonce with every answer to a proof
         response.headers.setdefault("DPoP-Nonce", core.dpop.nonce())
     return response
