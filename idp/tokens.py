@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidTag
 
@@ -17,6 +18,16 @@ from idp.settings import Settings
 from idp.store.ephemeral import EphemeralStore
 
 ACCESS_TOKEN_ALGS = ID_TOKEN_ALGS
+VERIFIED_CACHE_SIZE = 4096  # access tokens a worker remembers as verified (a few MB at most)
+
+
+class _Verified(NamedTuple):
+    """An access token whose signature, issuer and reference were checked once, with the key that signed it."""
+
+    claims: dict[str, Any]
+    account_id: str | None
+    kid: str
+    exp: int
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,10 @@ class TokenIssuer:
         self._pairwise_key = pairwise_key
         # The account behind a pairwise `sub`, sealed so the token reveals nothing correlatable.
         self._reference = reference
+        # A resource server presents the same token many times; its signature is checked once per worker.
+        # Revocation is asked of the store on every use, and an entry lapses with its key's publication.
+        self._verified: dict[str, _Verified] = {}
+        self._verified_lock = threading.Lock()
 
     def subject(self, client: RegisteredClient, account_id: str) -> str:
         """OIDC Core §8.1: a pairwise subject per sector unless the client is allowed public ones."""
@@ -138,24 +153,49 @@ class TokenIssuer:
     def read_access_token(self, token: str) -> tuple[dict[str, Any], str | None] | None:
         """Claims and account id (None for a client's own token) of a valid, unexpired, unrevoked
         access token of ours; else None."""
+        verified = self._verified.get(token)
+        if verified is None or self._keys.public_key(verified.kid) is None:
+            verified = self._verify_access_token(token)
+            if verified is None:
+                return None
+            self._remember(token, verified)
+        claims = verified.claims
+        if verified.exp <= time.time():
+            return None
+        gid = claims.get("gid")
+        keys = [revoked_jti_key(str(claims.get("jti")))] + ([revoked_grant_key(str(gid))] if gid is not None else [])
+        if any(mark is not None for mark in self._store.get_many(keys)):  # one round trip for both marks
+            return None
+        return dict(claims), verified.account_id
+
+    def _verify_access_token(self, token: str) -> _Verified | None:
+        kids: list[str] = []
+
+        def find_key(kid: str) -> Any:
+            kids.append(kid)
+            return self._keys.public_key(kid)
+
         try:
-            claims = jose.verify(token, self._keys.public_key, ACCESS_TOKEN_ALGS, typ="at+jwt")
+            claims = jose.verify(token, find_key, ACCESS_TOKEN_ALGS, typ="at+jwt")
         except jose.InvalidJws:
             return None
-        if claims.get("iss") != self.issuer or not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
-            return None
-        jti, gid = str(claims.get("jti")), claims.get("gid")
-        if self._store.get(revoked_jti_key(jti)) is not None:
-            return None
-        if gid is not None and self.grant_revoked(str(gid)):
+        if claims.get("iss") != self.issuer or not isinstance(claims.get("exp"), int):
             return None
         if "ref" not in claims:
-            return claims, None
+            return _Verified(claims, None, kids[-1], claims["exp"])
         try:
-            account_id = self._reference.open(b64u_decode(str(claims["ref"])), aad=jti).decode()
+            account_id = self._reference.open(b64u_decode(str(claims["ref"])), aad=str(claims.get("jti"))).decode()
         except (InvalidTag, ValueError):  # not sealed by us: not our token
             return None
-        return claims, account_id
+        return _Verified(claims, account_id, kids[-1], claims["exp"])
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        with self._verified_lock:
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:  # amortised: a sweep frees at least a quarter
+                now = time.time()
+                live = [(t, v) for t, v in self._verified.items() if v.exp > now]
+                self._verified = dict(live[-(VERIFIED_CACHE_SIZE * 3 // 4):])  # the newest, in insertion order
+            self._verified[token] = verified
 
     def revoke_access_token(self, claims: dict[str, Any]) -> None:
         """RFC 7009: remember the revoked `jti` until the token would have expired, on every worker."""

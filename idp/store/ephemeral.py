@@ -33,6 +33,10 @@ class EphemeralStore(Protocol):
         """Return the live value of ``key``, or None."""
         ...
 
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """The live values of ``keys``, in order (None where absent): one round trip (MGET)."""
+        ...
+
     def take(self, key: str) -> bytes | None:
         """Atomically get and delete ``key``: of concurrent takers exactly one gets the value."""
         ...

@@ -48,6 +48,12 @@ class MemoryStore:
             entry = self._live(key)
         return None if entry is None else _plain(entry[0])
 
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """The live values of ``keys``, in order (None where absent or a set, as MGET answers)."""
+        with self._lock:
+            entries = [self._live(key) for key in keys]
+        return [entry[0] if entry is not None and isinstance(entry[0], bytes) else None for entry in entries]
+
     def take(self, key: str) -> bytes | None:
         """Atomically get and delete ``key``."""
         with self._lock:

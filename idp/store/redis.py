@@ -54,6 +54,10 @@ class RedisStore:
         # Without decode_responses the client hands back bytes; its stubs cannot know that.
         return cast("bytes | None", self._client.get(self._key(key)))
 
+    def get_many(self, keys: list[str]) -> list[bytes | None]:
+        """The live values of ``keys``, in order (None where absent), in one MGET."""
+        return cast("list[bytes | None]", self._client.mget([self._key(key) for key in keys])) if keys else []
+
     def take(self, key: str) -> bytes | None:
         """Atomically get and delete ``key`` (GETDEL)."""
         return cast("bytes | None", self._client.getdel(self._key(key)))

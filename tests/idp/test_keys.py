@@ -47,3 +47,14 @@ def test_a_retired_key_leaves_the_key_set_once_its_tokens_have_expired(provider:
     published = _kids(provider)
     assert short_lived not in published
     assert long_lived in published and keys.signing_key("ES256").get("kid") in published
+
+
+def test_a_token_read_once_is_refused_once_its_key_leaves_the_key_set(provider: Provider, make_rp: RpFactory,
+                                                                       person: Person) -> None:
+    rp = make_rp(first_party=True)
+    tokens, _ = tokens_after_login(rp, person.username, person.password)
+    assert rp.userinfo(tokens["access_token"]).status_code == 200  # verified, and remembered by the worker
+    signer = jose.header(tokens["access_token"])["kid"]
+    provider.core.keys.rotate(retire_after=0)  # withdrawn at once, as after a key compromise
+    assert signer not in _kids(provider)
+    assert rp.userinfo(tokens["access_token"]).status_code == 401

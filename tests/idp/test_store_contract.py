@@ -95,6 +95,16 @@ def test_get_of_a_missing_key_returns_none(store: EphemeralStore) -> None:
     assert store.get("never-set") is None
 
 
+def test_get_many_returns_the_live_values_in_order(store: EphemeralStore) -> None:
+    store.put("a", b"1", ttl=10)
+    store.put("b", b"2", ttl=0.2)
+    store.put("c", b"3", ttl=10)
+    store.sadd("s", "member", ttl=10)
+    time.sleep(0.3)
+    assert store.get_many(["c", "missing", "a", "b", "s", "a"]) == [b"3", None, b"1", None, None, b"1"]
+    assert store.get_many([]) == []
+
+
 def test_add_sets_an_absent_key(store: EphemeralStore) -> None:
     assert store.add("k", b"v", ttl=10) is True
     assert store.get("k") == b"v"
