@@ -15,7 +15,7 @@ from idp.accounts import Accounts
 from idp.audit import chain_key
 from idp.authn.certificate import CertificateLogin
 from idp.authn.passkeys import Passkeys
-from idp.authn.password import Passwords
+from idp.authn.password import Passwords, cpu_share
 from idp.authn.stepup import SecondFactors
 from idp.authn.totp import Totp
 from idp.client_keys import ClientKeys
@@ -114,7 +114,8 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     refresh = RefreshTokens(engine, sessions, issuer, settings)
     server = YihaoServer(clients, issuer)
     server.refresh = refresh
-    passwords = Passwords(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
+    passwords = Passwords(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism,
+                          settings.argon2_concurrency or cpu_share(settings.workers))
     accounts = Accounts(engine, passwords)
     server.accounts = accounts
     grant = type("CodeGrant", (AuthorizationCodeGrant,), {"store": store, "code_ttl": settings.code_ttl,

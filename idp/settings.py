@@ -60,6 +60,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_ARGON2_MEMORY_KIB", "argon2_memory_kib", "19456", "argon2id memory cost (OWASP: 19456 KiB)."),
     Option("YIHAO_ARGON2_TIME_COST", "argon2_time_cost", "2", "argon2id iterations (OWASP: 2)."),
     Option("YIHAO_ARGON2_PARALLELISM", "argon2_parallelism", "1", "argon2id lanes (OWASP: 1)."),
+    Option("YIHAO_ARGON2_CONCURRENCY", "argon2_concurrency", "0", "Password hashes one worker computes at once; more wait their turn (0: the CPUs the process may use, divided by YIHAO_WORKERS)."),
     Option("YIHAO_ACCESS_TOKEN_ALG", "access_token_alg", "RS256", "JWS algorithm of access tokens: RS256 | ES256 | EdDSA."),
     Option("YIHAO_MAX_BODY_BYTES", "max_body_bytes", "65536", "Largest request body accepted, bytes."),
     Option("YIHAO_DEFAULT_LOCALE", "default_locale", "zh-CN", "Page language when the browser asks for none we have: zh-CN | en."),
@@ -149,6 +150,7 @@ class Settings:
     argon2_memory_kib: int
     argon2_time_cost: int
     argon2_parallelism: int
+    argon2_concurrency: int
     access_token_alg: str
     max_body_bytes: int
     default_locale: str
@@ -332,6 +334,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "argon2_memory_kib": lambda n, v: _int(n, v, 8),
     "argon2_time_cost": lambda n, v: _int(n, v, 1),
     "argon2_parallelism": lambda n, v: _int(n, v, 1),
+    "argon2_concurrency": lambda n, v: _int(n, v, 0),
     "access_token_alg": lambda n, v: _choice(n, v, _ALGS),
     "max_body_bytes": lambda n, v: _int(n, v, 1024),
     "default_locale": lambda n, v: _choice(n, v, ("zh-CN", "en")),
