@@ -11,37 +11,19 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from idp.backchannel import DeliveryWorker
 from idp.core import Core, build_core
 from idp.endpoints.discovery import metadata
-from idp.events import address_var
 from idp.interaction.pages import negotiate, render
 from idp.logs import configure_logging
-from idp.middleware.access_log import AccessLog
-from idp.middleware.body_limit import BodyLimit
-from idp.middleware.metrics import Metrics
-from idp.middleware.request_id import RequestId
-from idp.middleware.security_headers import SecurityHeaders
+from idp.middleware.edge import Edge
 from idp.oauth.flow import Flow
 from idp.routes import routes
 from idp.settings import Settings
 
 MACHINE_PREFIXES = ("/token", "/par", "/device_authorization", "/userinfo", "/register", "/jwks", "/.well-known", "/healthz",
                     "/readyz", "/metrics")
-
-
-class ClientAddress:
-    """Puts the peer address where audit records find it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("client"):
-            address_var.set(scope["client"][0])
-        await self.app(scope, receive, send)
 
 
 def _error(request: Request, status: int, error: str, description: str,
@@ -87,11 +69,7 @@ def create_app(settings: Settings, core: Core | None = None) -> Starlette:
         if owns_core:
             core.close()
 
-    middleware = [
-        Middleware(RequestId), Middleware(ClientAddress), Middleware(AccessLog), Middleware(Metrics),
-        Middleware(SecurityHeaders, hsts=settings.hsts),
-        Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-    ]
+    middleware = [Middleware(Edge, hsts=settings.hsts, max_bytes=settings.max_body_bytes)]
     handlers: dict[Any, Any] = {HTTPException: _http_error, Exception: _server_error}
     app = Starlette(routes=routes(settings), middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
     app.state.core = core

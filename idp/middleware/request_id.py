@@ -8,8 +8,6 @@ import re
 import secrets
 from contextvars import ContextVar
 
-from starlette.datastructures import Headers, MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -36,27 +34,3 @@ def pick_request_id(inbound: str | None) -> str:
     if inbound is not None and _VALID.fullmatch(inbound):
         return inbound
     return f"{_PREFIX}{next(_COUNTER):016x}"
-
-
-class RequestId:
-    """Bind the request id to request_id_var and scope["state"], and echo it in X-Request-ID."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        request_id = pick_request_id(Headers(scope=scope).get("x-request-id"))
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
-            await send(message)
-
-        token = request_id_var.set(request_id)
-        await self.app(scope, receive, send_with_id)
-        # Not reset on error: the server logs the unhandled exception after we return and that
-        # line should still carry the id; each server request runs in its own task context.
-        request_id_var.reset(token)

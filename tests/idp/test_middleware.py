@@ -1,4 +1,4 @@
-"""The pure ASGI middleware, seen from a client of a tiny inline app."""
+"""The edge middleware, seen from a client of a tiny inline app."""
 
 from __future__ import annotations
 
@@ -21,11 +21,7 @@ from starlette.routing import Route
 
 from idp.logs import JsonFormatter, configure_logging
 from idp.metrics import render_metrics
-from idp.middleware.access_log import AccessLog
-from idp.middleware.body_limit import BodyLimit
-from idp.middleware.metrics import Metrics
-from idp.middleware.request_id import RequestId
-from idp.middleware.security_headers import SecurityHeaders
+from idp.middleware.edge import Edge
 
 pytestmark = pytest.mark.anyio
 MAX_BYTES = 1024
@@ -57,13 +53,7 @@ def make_app(*, hsts: bool = False) -> Starlette:
         Route("/echo", echo, methods=["POST"]),
         Route("/form_post", form_post),
     ]
-    middleware = [
-        Middleware(RequestId),
-        Middleware(AccessLog),
-        Middleware(Metrics),
-        Middleware(SecurityHeaders, hsts=hsts),
-        Middleware(BodyLimit, max_bytes=MAX_BYTES),
-    ]
+    middleware = [Middleware(Edge, hsts=hsts, max_bytes=MAX_BYTES)]
     return Starlette(routes=routes, middleware=middleware)
 
 

@@ -1,0 +1,119 @@
+"""The one layer every HTTP request passes through on its way in and out.
+
+In:  the request id (a well-formed X-Request-ID, else a fresh one) bound for logs and audit records,
+     the peer address bound for audit records, and the body limit (413 on a Content-Length or a
+     streamed body over `max_bytes`, never a 500).
+Out: X-Request-ID and the default security headers (a handler's own value wins), then one access-log
+     line and the request metrics by route template, with the status (500 when the app raised before
+     answering) and the duration.
+
+One layer rather than a stack of six: each layer wraps `send` and costs a coroutine per message, and
+together they had cost more than a discovery answer itself.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from idp.events import address_var
+from idp.metrics import HTTP_DURATION, HTTP_REQUESTS
+from idp.middleware.body_limit import BodyTooLarge, too_large
+from idp.middleware.metrics import METHODS, route_template
+from idp.middleware.request_id import pick_request_id, request_id_var
+from idp.middleware.security_headers import CSP, HSTS
+
+logger = logging.getLogger("yihao.access")
+
+
+def _latin1(pairs: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs.items()]
+
+
+class Edge:
+    def __init__(self, app: ASGIApp, *, hsts: bool, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        defaults = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+                    "Content-Security-Policy": CSP, "Cross-Origin-Opener-Policy": "same-origin"}
+        if hsts:
+            defaults["Strict-Transport-Security"] = HSTS
+        self.defaults = _latin1(defaults)
+        # the metric children per (route, method, status): a route table's worth, looked up once each
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        inbound: str | None = None
+        length: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and inbound is None:
+                inbound = value.decode("latin-1")
+            elif name == b"content-length" and length is None:
+                length = value
+        request_id = pick_request_id(inbound)
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        if scope.get("client"):
+            address_var.set(scope["client"][0])
+        root_path = scope.get("root_path", "")
+        status = 500
+        started = False
+        received = 0
+        own_headers = [(b"x-request-id", request_id.encode("latin-1"))]
+        defaults = self.defaults
+
+        async def send_out(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers = [(n, v) for n, v in headers if n.lower() != b"x-request-id"] + own_headers
+                headers.extend(pair for pair in defaults if pair[0] not in present)
+                message["headers"] = headers
+            await send(message)
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge  # Content-Length may be absent (chunked) or a lie
+            return message
+
+        began = time.perf_counter()
+        try:
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                await too_large()(scope, receive, send_out)
+            else:
+                try:
+                    await self.app(scope, receive_limited, send_out)
+                except BodyTooLarge:
+                    if started:
+                        raise  # too late for a 413; the server aborts the half-sent response
+                    await too_large()(scope, receive, send_out)
+        finally:
+            self._observe(scope, root_path, status, time.perf_counter() - began)
+        # Not reset on error: the server logs the unhandled exception after we return and that line
+        # should still carry the id; each server request runs in its own task context.
+        request_id_var.reset(token)
+
+    def _observe(self, scope: Scope, root_path: str, status: int, seconds: float) -> None:
+        route = route_template(scope, root_path)
+        method = scope["method"] if scope["method"] in METHODS else "OTHER"
+        key = (route, method, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (HTTP_REQUESTS.labels(route=route, method=method, status=str(status)),
+                                          HTTP_DURATION.labels(route=route, method=method))
+        series[0].inc()
+        series[1].observe(seconds)
+        if logger.isEnabledFor(logging.INFO):  # the path only, never the query string (codes, tokens)
+            fields = {"method": scope["method"], "path": scope["path"], "status": status,
+                      "duration_ms": round(seconds * 1000, 2)}
+            logger.info("%s %s %s", fields["method"], fields["path"], status, extra=fields)
