@@ -67,6 +67,8 @@ class PartnerRule(SQLModel, table=True):
     audiences: list[str] = json_list()  # audiences it may ask tokens for
     scopes: list[str] = json_list()  # scopes it may ask for
     actor_issuers: list[str] = json_list()  # issuers of actor tokens (delegation); empty = none
+    # Tokens this provider issued to these other clients it may present too (its own always, with "self")
+    self_clients: list[str] = json_list()
     # Unused, always False: migration 0012 made it NOT NULL. A client learns the whole ID number only
     # through verified_claims (client.release_id_number and the person's consent), never by a partner rule.
     release_identity: bool = False

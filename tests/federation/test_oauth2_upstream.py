@@ -17,7 +17,7 @@ from sqlalchemy import select
 from federation.upstream import UpstreamInputError
 from idp import events
 from idp.models import AuditEvent
-from tests.federation.conftest import citizen, city_rp, is_consent_page, tokens, upstream_button
+from tests.federation.conftest import citizen, city_rp, cli_env, is_consent_page, tokens, upstream_button
 from tests.federation.oauth2_upstream import Behaviour, OAuth2Upstream, Person
 from tests.idp.conftest import Provider
 from tests.live import ThreadServer, free_port, yihao
@@ -258,9 +258,7 @@ def test_an_upstream_keeps_its_kind(city: Provider, oauth2: OAuth2Upstream) -> N
 
 
 def test_the_command_line_adds_and_lists_an_oauth2_upstream(city: Provider, oauth2: OAuth2Upstream) -> None:
-    settings = city.core.settings
-    env = {"YIHAO_DATABASE_URL": settings.database_url, "YIHAO_MASTER_KEY": settings.master_key,
-           "YIHAO_VAR_DIR": str(settings.var_dir), "YIHAO_ISSUER": settings.issuer}
+    env = cli_env(city)
     slug = f"cli-{uuid.uuid4().hex[:6]}"
     added = yihao(env, "upstreams", "add", slug, "--kind", "oauth2", "--name", "CLI portal", "--client-id", "cid",
                   "--authorization-endpoint", oauth2.url + "/oauth/authorize", "--token-endpoint",
