@@ -43,7 +43,7 @@ def _app(city: Provider, name: str, **metadata: Any) -> RelyingParty:
 
 def make_apps(city: Provider, **rule: Any) -> Apps:
     front = _app(city, "front", resources=["https://other.api.example.com"])
-    partner = _app(city, "partner", grant_types=["authorization_code", EXCHANGE, "client_credentials"],
+    partner = _app(city, "partner", grant_types=["authorization_code", "refresh_token", EXCHANGE, "client_credentials"],
                    scope="openid records")
     city.core.federation.partners.set(partner.client_id, **{
         "subject_issuers": [SELF], "token_types": ["access_token", "id_token", "jwt"], "audiences": [API],
@@ -76,6 +76,7 @@ def test_a_partner_exchanges_its_own_access_token(city: Provider) -> None:
     response = apps.exchange(city, login(apps.partner, apps.person)["access_token"], scope="records")
     assert response.status_code == 200, response.text
     issued = response.json()["access_token"]
+    assert "refresh_token" not in response.json()  # RFC 8693 §2.2.1: optional, and not given to partners
     claims = city_claims(city, issued)
     assert (claims["aud"], claims["client_id"], claims["scope"]) == (API, apps.partner.client_id, "records")
     assert city.core.issuer.read_access_token(issued)[1] == apps.person.id
