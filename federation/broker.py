@@ -2,9 +2,10 @@
 
 `state`, `nonce` and the PKCE verifier live in the ephemeral store under the state's digest, bound
 to the browser that started the flow and to its interaction, and are taken (single use) when the
-upstream sends the browser back. The upstream's ID token is validated fully before anything is
-believed; the session this login makes is remembered under the upstream's `sid` and `sub` so the
-upstream's back-channel logout can end it.
+upstream sends the browser back. An OpenID Connect upstream's ID token is validated fully before
+anything is believed; a plain OAuth 2 upstream (no ID token, so no `nonce`) is asked who the person
+is at its userinfo endpoint with the access token (federation.oauth2). The session this login makes
+is remembered under the upstream's `sid` and `sub` so the upstream's back-channel logout can end it.
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.common.errors import AuthlibBaseError
 
+from federation import oauth2
 from federation.linking import ID_NUMBER
-from federation.upstream import UpstreamConfig, UpstreamError
+from federation.upstream import OAUTH2, OIDC, UpstreamConfig, UpstreamError
 from idp.core import Core
 from idp.crypto import digest, equal, random_token
 from idp.store.ephemeral import get_json, put_json, take_json
@@ -45,7 +47,7 @@ class UpstreamLogin:
     upstream: UpstreamConfig
     uid: str
     claims: dict[str, Any]
-    id_token: str
+    id_token: str | None  # None from a plain OAuth 2 upstream (its claims are its mapped userinfo answer)
 
 
 def state_key(state: str) -> str:
@@ -54,19 +56,22 @@ def state_key(state: str) -> str:
 
 def start(core: Core, upstream: UpstreamConfig, uid: str, browser: str) -> str:
     """The upstream's authorization URL for this interaction; what the return needs is stored."""
-    metadata = core.federation.upstreams.metadata(upstream)
+    authorization_endpoint, _ = core.federation.upstreams.endpoints(upstream)
     state, nonce, verifier = random_token(24), random_token(24), random_token(48)
     put_json(core.store, state_key(state), {"u": upstream.slug, "i": uid, "b": browser, "n": nonce, "v": verifier},
              ttl=core.settings.interaction_ttl)
-    extra = {"claims": CLAIMS_REQUEST} if upstream.trusted_for(ID_NUMBER) else {}
+    extra: dict[str, str] = {}
+    if upstream.kind == OIDC:
+        extra["nonce"] = nonce
+        if upstream.trusted_for(ID_NUMBER):
+            extra["claims"] = CLAIMS_REQUEST
     with _client(core, upstream) as client:
-        url, _ = client.create_authorization_url(metadata["authorization_endpoint"], state=state, nonce=nonce,
-                                                 code_verifier=verifier, **extra)
+        url, _ = client.create_authorization_url(authorization_endpoint, state=state, code_verifier=verifier, **extra)
     return url
 
 
 def _client(core: Core, upstream: UpstreamConfig) -> OAuth2Client:
-    method = "client_secret_basic" if upstream.client_secret else "none"
+    method = upstream.token_auth if upstream.client_secret else "none"
     return OAuth2Client(upstream.client_id, upstream.client_secret, scope=upstream.scope,
                         redirect_uri=core.settings.issuer + CALLBACK, token_endpoint_auth_method=method,
                         code_challenge_method="S256", timeout=core.federation.timeout)
@@ -81,25 +86,29 @@ def finish(core: Core, params: dict[str, str], browser: str | None) -> UpstreamL
     upstream = core.federation.upstreams.get(saved["u"])
     if upstream is None or not upstream.enabled:
         raise UpstreamError("upstream_unknown", "the upstream is no longer configured")
-    if "iss" in params and params["iss"] != upstream.issuer:  # RFC 9207: mix-up defence
+    # RFC 9207: mix-up defence (a plain OAuth 2 upstream has no issuer identifier we could compare)
+    if "iss" in params and upstream.kind == OIDC and params["iss"] != upstream.issuer:
         raise UpstreamError("upstream_invalid_response", "iss in the response is not the upstream's")
     if params.get("error"):
         code = "upstream_denied" if params["error"] == "access_denied" else "upstream_error"
         raise UpstreamError(code, f"the upstream answered {params['error'][:64]}")
     if not params.get("code"):
         raise UpstreamError("upstream_invalid_response", "the upstream sent neither a code nor an error")
-    metadata = core.federation.upstreams.metadata(upstream)
+    _, token_endpoint = core.federation.upstreams.endpoints(upstream)
     try:
         with _client(core, upstream) as client:
-            token = client.fetch_token(metadata["token_endpoint"], code=params["code"], code_verifier=saved["v"],
+            token = client.fetch_token(token_endpoint, code=params["code"], code_verifier=saved["v"],
                                        grant_type="authorization_code")
-    except OAuth2Error as exc:
-        raise UpstreamError("upstream_error", f"the token request was refused: {exc.error}") from None
+    except AuthlibBaseError as exc:  # the token endpoint answered an OAuth error (RFC 6749 §5.2)
+        raise UpstreamError("upstream_error", f"the token request was refused: {str(exc.error)[:64]}") from None
     except UpstreamError:
         raise
     except Exception as exc:  # httpx timeouts and transport errors, a non-JSON body
         code = "upstream_timeout" if "Timeout" in type(exc).__name__ else "upstream_unavailable"
         raise UpstreamError(code, f"the token request failed: {type(exc).__name__}") from None
+    if upstream.kind == OAUTH2:
+        return UpstreamLogin(upstream, saved["i"], oauth2.userinfo(core.federation.upstreams.http, upstream, token),
+                             None)
     id_token = token.get("id_token")
     if not isinstance(id_token, str):
         raise UpstreamError("upstream_invalid_token", "the token response has no ID token")
@@ -152,7 +161,7 @@ def upstream_logout(core: Core, local_sid: str, then: str | None) -> str | None:
     single-use state until the upstream sends the browser back to LOGGED_OUT."""
     record = take_json(core.store, origin_key(local_sid))
     upstream = core.federation.upstreams.get(record["u"]) if isinstance(record, dict) else None
-    if upstream is None or not upstream.end_session:
+    if upstream is None or not upstream.end_session or upstream.kind != OIDC:
         return None
     try:
         endpoint = core.federation.upstreams.metadata(upstream).get("end_session_endpoint")

@@ -50,6 +50,8 @@ class Asserted:
     level: int  # the identity level this login may give the account (1 when nothing is trusted)
     untrusted: tuple[str, ...]  # claims it asserted that it is not trusted for (audited, then ignored)
     name: str | None
+    email: str | None = None  # kept on an account it creates; never used to find one
+    phone_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,13 @@ def asserted(upstream: UpstreamConfig, claims: dict[str, Any]) -> Asserted:
     verification = verified.get("verification") if isinstance(verified.get("verification"), dict) else {}
     raw = inner.get(VERIFIED_ID_NUMBER, inner.get(ID_NUMBER, claims.get(ID_NUMBER)))
     name = inner.get("name", claims.get("name"))
-    untrusted = tuple(c for c, v in ((ID_NUMBER, raw), ("name", name)) if v is not None and not upstream.trusted_for(c))
+    contact = {c: claims.get(c) for c in ("email", "phone_number")}
+    if claims.get("email_verified") is False:  # OIDC Core §5.1: the upstream itself does not vouch for it
+        contact["email"] = None
+    asserted_claims = ((ID_NUMBER, raw), ("name", name), *contact.items())
+    untrusted = tuple(c for c, v in asserted_claims if v is not None and not upstream.trusted_for(c))
+    trusted = {c: v if isinstance(v, str) and 0 < len(v) <= 255 and upstream.trusted_for(c) else None
+               for c, v in contact.items()}
     stated = _level(verification.get("assurance_level"))
     level = min(upstream.identity_level, stated or upstream.identity_level)
     number = None
@@ -88,7 +96,8 @@ def asserted(upstream: UpstreamConfig, claims: dict[str, Any]) -> Asserted:
         except ValidationError:
             number = None  # an invalid number is no evidence of anything
     return Asserted(number, level if number is not None else 1, untrusted,
-                    name if isinstance(name, str) and upstream.trusted_for("name") else None)
+                    name if isinstance(name, str) and upstream.trusted_for("name") else None,
+                    trusted["email"], trusted["phone_number"] if len(trusted["phone_number"] or "") <= 32 else None)
 
 
 _BY_SUBJECT = select(UpstreamLink.account_id).where(UpstreamLink.upstream == bindparam("upstream"),
@@ -187,7 +196,9 @@ def _linked(links: Links, upstream: UpstreamConfig, subject: str, account_id: st
 
 def create_account(core: Any, upstream: UpstreamConfig, claims: Asserted) -> str:
     """A password-less person account for a first upstream login, with the identity it is trusted for."""
-    row = Account(username=f"{upstream.slug}-{random_token(9).lower().replace('_', '.')}", name=claims.name)
+    row = Account(username=f"{upstream.slug}-{random_token(9).lower().replace('_', '.')}", name=claims.name,
+                  email=claims.email, email_verified=claims.email is not None,
+                  phone_number=claims.phone_number, phone_number_verified=claims.phone_number is not None)
     account_id = row.id
     with Session(core.engine) as session, session.begin():
         session.add(row)

@@ -10,11 +10,20 @@ from idp.models._base import json_dict, json_list, new_id, when
 
 
 class Upstream(SQLModel, table=True):
-    """An OpenID Connect provider people may log in with, and how far its word is trusted."""
+    """A provider people may log in with, and how far its word is trusted: an OpenID Connect provider
+    (`oidc`, by its issuer's discovery) or a plain OAuth 2 one (`oauth2`: its endpoints, and a mapping
+    from its userinfo answer to our claims)."""
 
     slug: str = Field(primary_key=True, max_length=32)
     name: str = Field(max_length=255)
-    issuer: str = Field(unique=True, max_length=255)
+    kind: str = Field(default="oidc", max_length=16)  # oidc | oauth2
+    issuer: str | None = Field(default=None, unique=True, max_length=255)  # oidc only
+    # oauth2 only: where its endpoints are, and which userinfo field (a dotted path) each of our claims is
+    authorization_endpoint: str | None = Field(default=None, max_length=1024)
+    token_endpoint: str | None = Field(default=None, max_length=1024)
+    userinfo_endpoint: str | None = Field(default=None, max_length=1024)
+    claim_map: dict = json_dict()
+    token_auth: str = Field(default="client_secret_basic", max_length=32)  # or client_secret_post
     client_id: str = Field(max_length=255)
     client_secret_sealed: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     master_key_id: str = Field(max_length=16)
@@ -58,6 +67,8 @@ class PartnerRule(SQLModel, table=True):
     audiences: list[str] = json_list()  # audiences it may ask tokens for
     scopes: list[str] = json_list()  # scopes it may ask for
     actor_issuers: list[str] = json_list()  # issuers of actor tokens (delegation); empty = none
+    # Tokens this provider issued to these other clients it may present too (its own always, with "self")
+    self_clients: list[str] = json_list()
     # Unused, always False: migration 0012 made it NOT NULL. A client learns the whole ID number only
     # through verified_claims (client.release_id_number and the person's consent), never by a partner rule.
     release_identity: bool = False

@@ -31,10 +31,15 @@ class Rule:
     audiences: tuple[str, ...]
     scopes: frozenset[str]
     actor_issuers: frozenset[str]
+    self_clients: frozenset[str] = frozenset()  # other clients whose tokens from this provider it may present
+
+    def may_present(self, issued_to: str) -> bool:
+        """Whether a token this provider issued to `issued_to` may be presented by this partner."""
+        return issued_to == self.client_id or issued_to in self.self_clients
 
 
 _COLUMNS = (PartnerRule.client_id, PartnerRule.subject_issuers, PartnerRule.token_types, PartnerRule.audiences,
-            PartnerRule.scopes, PartnerRule.actor_issuers)
+            PartnerRule.scopes, PartnerRule.actor_issuers, PartnerRule.self_clients)
 # A read on the token path: through db.Reads, so a connection the database dropped is retried.
 _BY_CLIENT = select(*_COLUMNS).where(PartnerRule.client_id == bindparam("client_id"))
 
@@ -46,15 +51,19 @@ class Partners:
         self._cache: dict[str, tuple[float, Rule | None]] = {}
 
     def set(self, client_id: str, *, subject_issuers: Iterable[str] = (), token_types: Iterable[str] = (),
-            audiences: Iterable[str] = (), scopes: Iterable[str] = (), actor_issuers: Iterable[str] = ()) -> Rule:
-        """Create or replace the partner's rule; token types by short name (access_token, id_token, jwt)."""
+            audiences: Iterable[str] = (), scopes: Iterable[str] = (), actor_issuers: Iterable[str] = (),
+            self_clients: Iterable[str] = ()) -> Rule:
+        """Create or replace the partner's rule; token types by short name (access_token, id_token, jwt).
+        With SELF among its subject issuers it may present this provider's tokens issued to itself, and
+        to the clients in `self_clients`."""
         types = [TOKEN_TYPES.get(t, t) for t in token_types]
         unknown = set(types) - set(TOKEN_TYPES.values())
         if unknown:
             raise ValueError(f"token type {sorted(unknown)[0]!r} is not one of {', '.join(TOKEN_TYPES)}")
         row = PartnerRule(client_id=client_id, subject_issuers=sorted(set(subject_issuers)), token_types=sorted(set(types)),
                           audiences=list(dict.fromkeys(audiences)), scopes=sorted(set(scopes)),
-                          actor_issuers=sorted(set(actor_issuers)), updated_at=utcnow())
+                          actor_issuers=sorted(set(actor_issuers)), self_clients=sorted(set(self_clients)),
+                          updated_at=utcnow())
         with self._sessions() as session, session.begin():
             session.merge(row)
         self._cache.pop(client_id, None)
@@ -77,6 +86,6 @@ def _rule(row: PartnerRule) -> Rule:
 
 
 def _from_columns(client_id: str, subject_issuers: list[str], token_types: list[str], audiences: list[str],
-                  scopes: list[str], actor_issuers: list[str]) -> Rule:
+                  scopes: list[str], actor_issuers: list[str], self_clients: list[str]) -> Rule:
     return Rule(client_id, frozenset(subject_issuers), frozenset(token_types), tuple(audiences), frozenset(scopes),
-                frozenset(actor_issuers))
+                frozenset(actor_issuers), frozenset(self_clients))

@@ -1,18 +1,17 @@
-"""Upstream OpenID Connect providers: registration by discovery, their keys, and their tokens checked.
+"""Upstream providers: OpenID Connect ones registered by discovery, their keys, and their tokens checked;
+plain OAuth 2 ones registered by their endpoints (federation.oauth2 reads their userinfo answers).
 
-An upstream is configured by its issuer; its metadata (OIDC Discovery) and key set are fetched
+An OpenID Connect upstream is configured by its issuer; its metadata (OIDC Discovery) and key set are fetched
 with a timeout and a size limit and cached per worker for a bounded time. A token whose `kid` is not
 in the cached set triggers one refetch (key rotation upstream), at most once per `REFETCH_AFTER`
 seconds, so a stream of forged kids cannot turn us into a load generator against the upstream.
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
-from urllib.parse import urlsplit
 
 import httpx
 from jwcrypto import jwk
@@ -22,14 +21,16 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from federation.models import Upstream
+from federation.oauth2 import check_mapping
+from federation.remote import UpstreamError, UpstreamInputError, check_url, fetch_json
 from idp import jose
 from idp.crypto import MasterKey, equal
-from idp.settings import is_loopback_host
 from idp.store.ephemeral import EphemeralStore
+
+__all__ = ["UpstreamConfig", "UpstreamError", "UpstreamInputError", "Upstreams", "check_claims", "check_url"]
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA", "PS256")
 DEFAULT_ALGORITHMS = ("RS256", "ES256", "EdDSA")
-MAX_BYTES = 256 * 1024  # a discovery document or key set larger than this is not one
 METADATA_TTL = 3600.0
 JWKS_TTL = 300.0
 REFETCH_AFTER = 30.0
@@ -37,38 +38,19 @@ LEEWAY = 60  # clock skew allowed between us and an upstream, seconds
 MAX_AGE = 600  # an ID token issued longer ago than this is not accepted for a login
 VERSION_KEY = "upstreams:version"
 SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+OIDC, OAUTH2 = "oidc", "oauth2"
+TOKEN_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+# What a trust policy may name: the claims an upstream's word is believed for (never used to link but the ID number).
+TRUSTABLE = ("id_number", "name", "email", "phone_number")
 # The key type an algorithm needs, for key sets that leave `alg` out of their keys.
 _KEY_ALG = {("RSA", None): "RS256", ("EC", "P-256"): "ES256", ("OKP", "Ed25519"): "EdDSA"}
-
-
-class UpstreamError(Exception):
-    """An upstream failed, refused, or sent something that does not verify: a code people see on a
-    page (zh-CN and English in the locales as `error.<code>`) and a description for the log."""
-
-    def __init__(self, code: str, description: str) -> None:
-        super().__init__(description)
-        self.code, self.description = code, description
-
-
-class UpstreamInputError(ValueError):
-    """Upstream configuration that cannot be accepted; the message names the field."""
-
-
-def check_url(name: str, url: str) -> str:
-    """An absolute URL; https unless its host is loopback (tests, a provider on the same machine)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UpstreamInputError(f"{name} must be an absolute http(s) URL, got {url!r}")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise UpstreamInputError(f"{name} must use https (plain http is accepted only on loopback)")
-    return url
 
 
 @dataclass(frozen=True)
 class UpstreamConfig:
     slug: str
     name: str
-    issuer: str
+    issuer: str | None  # None for a plain OAuth 2 upstream: it signs nothing we could check
     client_id: str
     client_secret: str | None
     scope: str
@@ -79,33 +61,15 @@ class UpstreamConfig:
     algorithms: tuple[str, ...]
     end_session: bool
     enabled: bool
+    kind: str = OIDC
+    authorization_endpoint: str | None = None  # oauth2; an OIDC upstream's come from its discovery
+    token_endpoint: str | None = None
+    userinfo_endpoint: str | None = None
+    claim_map: dict[str, str] = field(default_factory=dict)  # oauth2: our claim -> dotted path in userinfo
+    token_auth: str = "client_secret_basic"
 
     def trusted_for(self, claim: str) -> bool:
         return claim in self.trusted_claims
-
-
-def fetch_json(http: httpx.Client, url: str, *, method: str = "GET", **kwargs: Any) -> Any:
-    """A JSON body of at most MAX_BYTES from `url`; UpstreamError on anything else, timeouts included."""
-    check_url("url", url)
-    try:
-        with http.stream(method, url, **kwargs) as response:
-            body = b""
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_BYTES:
-                    raise UpstreamError("upstream_unavailable", f"{url} answered more than {MAX_BYTES} bytes")
-            status = response.status_code
-    except httpx.TimeoutException:
-        raise UpstreamError("upstream_timeout", f"{url} did not answer in time") from None
-    except httpx.HTTPError as exc:
-        raise UpstreamError("upstream_unavailable", f"{url}: {type(exc).__name__}") from None
-    try:
-        value = json.loads(body)
-    except ValueError:
-        raise UpstreamError("upstream_unavailable", f"{url} answered {status} without JSON") from None
-    if status >= 500 or not isinstance(value, dict):
-        raise UpstreamError("upstream_unavailable", f"{url} answered {status}")
-    return value
 
 
 def _public_key(data: dict[str, Any]) -> jwk.JWK | None:
@@ -151,28 +115,72 @@ class Upstreams:
     def add(self, *, slug: str, name: str, issuer: str, client_id: str, client_secret: str | None,
             scope: str = "openid profile", trusted_claims: Iterable[str] = (), identity_level: int = 1,
             acr_map: dict[str, str] | None = None, may_create: bool = False,
-            algorithms: Iterable[str] = DEFAULT_ALGORITHMS, end_session: bool = False) -> UpstreamConfig:
-        """Register (or replace) an upstream after reading its discovery document."""
-        if not slug or len(slug) > 32 or set(slug) - SLUG_CHARS:
-            raise UpstreamInputError("slug: 1–32 characters of a-z 0-9 -")
+            algorithms: Iterable[str] = DEFAULT_ALGORITHMS, end_session: bool = False,
+            token_auth: str = "client_secret_basic") -> UpstreamConfig:
+        """Register (or replace) an OpenID Connect upstream after reading its discovery document."""
         check_url("issuer", issuer)
         algs = tuple(dict.fromkeys(algorithms))
         if not algs or set(algs) - set(ALGORITHMS):
             raise UpstreamInputError(f"algorithms must be among {' '.join(ALGORITHMS)}")
-        if not 1 <= identity_level <= 4:
-            raise UpstreamInputError("identity level must be 1–4")
         if "openid" not in scope.split():
             raise UpstreamInputError("scope must include openid")
-        self._discover(issuer)  # an issuer that does not answer as itself is not registered
-        row = Upstream(slug=slug, name=name, issuer=issuer, client_id=client_id, master_key_id=self._master_id,
-                       client_secret_sealed=self._aead.seal(client_secret.encode(), aad=slug) if client_secret else None,
-                       scope=scope, trusted_claims=sorted(set(trusted_claims)), identity_level=identity_level,
+        row = Upstream(slug=slug, name=name, kind=OIDC, issuer=issuer, client_id=client_id, scope=scope,
+                       trusted_claims=sorted(set(trusted_claims)), identity_level=identity_level,
                        acr_map=dict(acr_map or {}), may_create=may_create, algorithms=list(algs),
-                       end_session=end_session)
+                       end_session=end_session, token_auth=token_auth)
+        self._check(row)
+        self._discover(issuer)  # an issuer that does not answer as itself is not registered
+        return self._save(row, client_secret)
+
+    def add_oauth2(self, *, slug: str, name: str, authorization_endpoint: str, token_endpoint: str,
+                   userinfo_endpoint: str, claim_map: dict[str, str], client_id: str, client_secret: str | None,
+                   scope: str = "", trusted_claims: Iterable[str] = (), identity_level: int = 1,
+                   acr_map: dict[str, str] | None = None, may_create: bool = False,
+                   token_auth: str = "client_secret_basic") -> UpstreamConfig:
+        """Register (or replace) a plain OAuth 2 upstream: no discovery and no ID token, so who the person
+        is comes from its userinfo answer through `claim_map` (our claim -> dotted path; `sub` required)."""
+        for field_name, url in (("authorization_endpoint", authorization_endpoint),
+                                ("token_endpoint", token_endpoint), ("userinfo_endpoint", userinfo_endpoint)):
+            check_url(field_name, url)
+        mapping = check_mapping(claim_map)
+        trusted = sorted(set(trusted_claims))
+        row = Upstream(slug=slug, name=name, kind=OAUTH2, issuer=None, client_id=client_id, scope=scope,
+                       authorization_endpoint=authorization_endpoint, token_endpoint=token_endpoint,
+                       userinfo_endpoint=userinfo_endpoint, claim_map=mapping, trusted_claims=trusted,
+                       identity_level=identity_level, acr_map=dict(acr_map or {}), may_create=may_create,
+                       algorithms=[], end_session=False, token_auth=token_auth)
+        self._check(row)
+        unmapped = [c for c in trusted if c not in mapping]
+        if unmapped:
+            raise UpstreamInputError(f"trusted claim {unmapped[0]!r} is not in the claim mapping")
+        return self._save(row, client_secret)
+
+    def _check(self, row: Upstream) -> None:
+        """What both kinds must satisfy."""
+        if not row.slug or len(row.slug) > 32 or set(row.slug) - SLUG_CHARS:
+            raise UpstreamInputError("slug: 1–32 characters of a-z 0-9 -")
+        if not row.name.strip() or not row.client_id.strip():
+            raise UpstreamInputError("name and client_id must not be empty")
+        if not 1 <= row.identity_level <= 4:
+            raise UpstreamInputError("identity level must be 1–4")
+        unknown = set(row.trusted_claims) - set(TRUSTABLE)
+        if unknown:
+            raise UpstreamInputError(f"trusted claims must be among {' '.join(TRUSTABLE)}, got {sorted(unknown)[0]!r}")
+        if row.token_auth not in TOKEN_AUTH_METHODS:
+            raise UpstreamInputError(f"token endpoint authentication must be one of {' '.join(TOKEN_AUTH_METHODS)}")
+        with self._sessions() as session:
+            kind = session.execute(select(Upstream.kind).where(Upstream.slug == row.slug)).scalar()
+        if kind is not None and kind != row.kind:  # its links name subjects of the other kind's namespace
+            raise UpstreamInputError(f"{row.slug!r} is already an upstream of kind {kind}")
+
+    def _save(self, row: Upstream, client_secret: str | None) -> UpstreamConfig:
+        row.master_key_id = self._master_id
+        row.client_secret_sealed = self._aead.seal(client_secret.encode(), aad=row.slug) if client_secret else None
         with self._sessions() as session, session.begin():
-            taken = session.execute(select(Upstream.slug).where(Upstream.issuer == issuer)).scalar()
-            if taken is not None and taken != slug:
-                raise UpstreamInputError(f"issuer is already registered as {taken!r}")
+            if row.issuer is not None:
+                taken = session.execute(select(Upstream.slug).where(Upstream.issuer == row.issuer)).scalar()
+                if taken is not None and taken != row.slug:
+                    raise UpstreamInputError(f"issuer is already registered as {taken!r}")
             session.merge(row)
         self._store.incr(VERSION_KEY, ttl=10 * 365 * 86400)
         self._configs = (None, 0.0, {})
@@ -188,7 +196,7 @@ class Upstreams:
         return self._current().get(slug)
 
     def by_issuer(self, issuer: str) -> UpstreamConfig | None:
-        return next((u for u in self._current().values() if u.issuer == issuer and u.enabled), None)
+        return next((u for u in self._current().values() if u.kind == OIDC and u.issuer == issuer and u.enabled), None)
 
     def _current(self) -> dict[str, UpstreamConfig]:
         """The configured upstreams, reloaded when the version in the store changes (checked at most
@@ -215,9 +223,18 @@ class Upstreams:
         secret = self._aead.open(row.client_secret_sealed, aad=row.slug).decode() if row.client_secret_sealed else None
         return UpstreamConfig(row.slug, row.name, row.issuer, row.client_id, secret, row.scope,
                               frozenset(row.trusted_claims), row.identity_level, dict(row.acr_map), row.may_create,
-                              tuple(row.algorithms), row.end_session, row.enabled)
+                              tuple(row.algorithms), row.end_session, row.enabled, row.kind,
+                              row.authorization_endpoint, row.token_endpoint, row.userinfo_endpoint,
+                              dict(row.claim_map), row.token_auth)
 
     # -- what is fetched ---------------------------------------------------------------------
+    def endpoints(self, upstream: UpstreamConfig) -> tuple[str, str]:
+        """The authorization and token endpoints: configured (oauth2) or discovered (oidc)."""
+        if upstream.kind == OAUTH2:
+            return str(upstream.authorization_endpoint), str(upstream.token_endpoint)
+        metadata = self.metadata(upstream)
+        return metadata["authorization_endpoint"], metadata["token_endpoint"]
+
     def metadata(self, upstream: UpstreamConfig) -> dict[str, Any]:
         hit = self._metadata.get(upstream.issuer)
         if hit is not None and hit.until > time.monotonic():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -95,11 +96,13 @@ class TokenIssuer:
 
     def access_token(self, client: RegisteredClient, auth: Authentication | None, scope: str,
                      audience: str | list[str] | None = None, jkt: str | None = None,
-                     extra: dict[str, Any] | None = None, x5t: str | None = None) -> tuple[str, int]:
+                     extra: dict[str, Any] | None = None, x5t: str | None = None,
+                     subject_client: RegisteredClient | None = None) -> tuple[str, int]:
         """An RFC 9068 access token: for a person (`auth`) or, without one, for the client itself;
         bound to a DPoP key when `jkt` is its thumbprint (RFC 9449 §6.1), to a client certificate
         when `x5t` is its thumbprint (RFC 8705 §3, `cnf.x5t#S256`); `extra` adds claims (e.g. `act`,
-        RFC 8693 §4.1)."""
+        RFC 8693 §4.1). The person's `sub` is the one `subject_client` knows them by (default: `client`),
+        for a token meant for another client (a token exchange's audience)."""
         now = int(time.time())
         ttl = self._settings.access_token_ttl
         jti = random_token(16)
@@ -110,7 +113,7 @@ class TokenIssuer:
         if jkt is not None:
             claims["cnf"] = {"jkt": jkt}
         if auth is not None:
-            claims.update(self.subjects(client, auth))
+            claims.update(self.subjects(subject_client or client, auth))
             claims.update(auth_time=auth.auth_time, acr=auth.acr,
                           gid=auth.grant_id, ref=b64u(self._reference.seal(auth.account_id.encode(), aad=jti)))
             if auth.userinfo_claims:  # private: the claims requested at userinfo, by name only
@@ -128,10 +131,14 @@ class TokenIssuer:
                  access_token: str | None, extra: dict[str, Any] | None = None) -> str:
         now = int(time.time())
         alg = client.id_token_signed_response_alg
+        jti = random_token(16)
         claims: dict[str, Any] = {
             "iss": self.issuer, **self.subjects(client, auth), "aud": client.client_id,
             "exp": now + self._settings.id_token_ttl, "iat": now, "auth_time": auth.auth_time,
-            "acr": auth.acr, "amr": list(auth.amr), "sid": auth.sid, "azp": client.client_id,
+            "acr": auth.acr, "amr": list(auth.amr), "sid": auth.sid, "azp": client.client_id, "jti": jti,
+            # The account and grant behind a pairwise `sub`, sealed: lets a partner present this ID token
+            # in a token exchange (RFC 8693) and be refused once the grant is revoked.
+            "ref": b64u(self._reference.seal(json.dumps([auth.account_id, auth.grant_id]).encode(), aad=jti)),
         }
         if nonce:
             claims["nonce"] = nonce
@@ -149,6 +156,21 @@ class TokenIssuer:
         except jose.InvalidJws:
             return None
         return claims if claims.get("iss") == self.issuer else None
+
+    def read_own_id_token(self, token: str) -> tuple[dict[str, Any], str] | None:
+        """Claims and account id of a valid, unexpired ID token of ours whose grant was not revoked; else None."""
+        claims = self.read_id_token(token)
+        if claims is None or not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
+            return None
+        if not isinstance(claims.get("ref"), str) or not isinstance(claims.get("jti"), str):
+            return None  # issued before ID tokens carried them, or not an ID token at all (e.g. signed userinfo)
+        try:
+            account_id, grant_id = json.loads(self._reference.open(b64u_decode(claims["ref"]), aad=claims["jti"]))
+        except (InvalidTag, ValueError, TypeError):
+            return None
+        if self.grant_revoked(str(grant_id)):
+            return None
+        return claims, str(account_id)
 
     def read_access_token(self, token: str) -> tuple[dict[str, Any], str | None] | None:
         """Claims and account id (None for a client's own token) of a valid, unexpired, unrevoked

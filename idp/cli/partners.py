@@ -23,20 +23,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     put.add_argument("--scope", action="append", default=[], dest="scopes", help="scope it may ask for (repeatable)")
     put.add_argument("--actor-issuer", action="append", default=[], dest="actor_issuers",
                      help="issuer of actor tokens it may present, to act for someone (repeatable)")
+    put.add_argument("--self-client", action="append", default=[], dest="self_clients",
+                     help=f"with --subject-issuer {SELF}: another client whose tokens from this provider it may present "
+                          "(repeatable; its own it always may)")
     put.set_defaults(run=run_set)
 
 
 def run_set(args: argparse.Namespace) -> int:
     _settings, core = open_core()
     try:
-        if core.clients.get(args.client_id) is None:
-            print(f"yihao: no client {args.client_id}", file=sys.stderr)
+        unknown = [c for c in (args.client_id, *args.self_clients) if core.clients.get(c) is None]
+        if unknown:
+            print(f"yihao: no client {unknown[0]}", file=sys.stderr)
             return 1
         rule = core.federation.partners.set(
             args.client_id, subject_issuers=args.subject_issuers, token_types=args.token_types,
-            audiences=args.audiences, scopes=args.scopes, actor_issuers=args.actor_issuers)
+            audiences=args.audiences, scopes=args.scopes, actor_issuers=args.actor_issuers,
+            self_clients=args.self_clients)
     finally:
         core.close()
     print(json.dumps({"client_id": rule.client_id, "subject_issuers": sorted(rule.subject_issuers),
-                      "audiences": list(rule.audiences)}))
+                      "audiences": list(rule.audiences), "self_clients": sorted(rule.self_clients)}))
     return 0

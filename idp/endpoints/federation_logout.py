@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from federation import broker
-from federation.upstream import UpstreamConfig, UpstreamError, check_claims
+from federation.upstream import OIDC, UpstreamConfig, UpstreamError, check_claims
 from idp import events
 from idp.backchannel import EVENT
 from idp.core import Core
@@ -34,6 +34,8 @@ async def backchannel_logout(request: Request) -> Response:
     upstream = core.federation.upstreams.get(request.path_params["slug"])
     if upstream is None or not upstream.enabled:
         return oauth_error("invalid_request", "no such upstream provider", 400, NO_STORE)
+    if upstream.kind != OIDC:  # a plain OAuth 2 upstream signs no logout token we could check
+        return oauth_error("invalid_request", "this upstream is not an OpenID provider", 400, NO_STORE)
     if not form.get("logout_token"):
         return oauth_error("invalid_request", "logout_token is required", 400, NO_STORE)
     try:

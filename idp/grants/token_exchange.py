@@ -61,7 +61,11 @@ class PartnerGrant(BaseGrant, TokenEndpointMixin):
         acr = self.server.partner_tokens.acr.achieved(profile.assurance_level, subject.strength)
         auth = Authentication(account_id=subject.account_id, auth_time=subject.auth_time, amr=AMR, acr=acr, sid="")
         extra = {"act": {"sub": actor.subject, "iss": actor.issuer}} if actor is not None else None
-        access_token, ttl = self.server.issuer.access_token(client, auth, scope, target, extra=extra)
+        # The person's `sub` is the one the audience knows them by when it is a client here (pairwise per
+        # sector, OIDC Core §8.1), else the partner's: never the presented token's, which may be another's.
+        audience_client = self.server.query_client(target)
+        access_token, ttl = self.server.issuer.access_token(client, auth, scope, target, extra=extra,
+                                                            subject_client=audience_client)
         token: dict[str, Any] = {"access_token": access_token, "issued_token_type": ACCESS_TOKEN,
                                  "token_type": "Bearer", "expires_in": ttl}
         if scope:

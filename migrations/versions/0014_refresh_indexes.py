@@ -1,7 +1,7 @@
 """refresh-token indexes: a token's use seeks its family's revocations and its siblings
 
 Revision ID: 0014
-Revises: 0009
+Revises: 0013
 Create Date: 2026-11-21
 
 Spending a refresh token asks two questions in its UPDATE: has the family been revoked, and has a
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision = '0014'
-down_revision = '0009'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -196,3 +196,10 @@ def fake(city: Provider) -> Iterator[FakeUpstream]:
         city.core.federation.upstreams.add(slug=FAKE, name="Fake", issuer=upstream.issuer, client_id="city-at-fake",
                                            client_secret="s3cret-s3cret", may_create=True, algorithms=["ES256"])
         yield upstream
+
+
+def cli_env(provider: Provider) -> dict[str, str]:
+    """The settings a `yihao` command needs to act on this provider's deployment."""
+    settings = provider.core.settings
+    return {"YIHAO_DATABASE_URL": settings.database_url, "YIHAO_MASTER_KEY": settings.master_key,
+            "YIHAO_VAR_DIR": str(settings.var_dir), "YIHAO_ISSUER": settings.issuer}

@@ -15,7 +15,7 @@ from idp import events
 from idp.claims import ID_NUMBER_ITEM
 from idp.models import AuditEvent
 from idp.verified_claims import ID_NUMBER, ID_NUMBER_MASKED
-from tests.federation.conftest import (SLUG, Federated, answer_consents, broker_login, citizen, city_rp,
+from tests.federation.conftest import (SLUG, Federated, answer_consents, broker_login, citizen, city_rp, cli_env,
                                        is_consent_page, policy, register_city, tokens, upstream_button)
 from tests.rp import Browser, parse_form, tokens_after_login
 
@@ -211,9 +211,7 @@ def test_an_administrator_lists_and_removes_links_from_the_command_line(federate
     auth, response = broker_login(browser, rp, at_province.username, at_province.password)
     tokens(rp, auth, response)
     account_id = federated.city.core.identities.find_person(at_province.id_number)
-    settings = federated.city.core.settings
-    env = {"YIHAO_DATABASE_URL": settings.database_url, "YIHAO_MASTER_KEY": settings.master_key,
-           "YIHAO_VAR_DIR": str(settings.var_dir), "YIHAO_ISSUER": settings.issuer}
+    env = cli_env(federated.city)
     listed = yihao(env, "upstreams", "links", "--account", account_id, "--json")
     assert listed.returncode == 0, listed.stderr
     import json
