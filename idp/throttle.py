@@ -86,8 +86,11 @@ class Throttle:
 
     def check(self, keys: Sequence[Key]) -> Verdict:
         """Whether an attempt may go ahead now; it is not counted."""
-        remaining = [self._store.ttl(_lock(key)) or 0.0 for key in keys]
-        return _verdict(max(remaining, default=0.0))
+        locks = [_lock(key) for key in keys]
+        held = [lock for lock, mark in zip(locks, self._store.get_many(locks)) if mark is not None]
+        if not held:  # the common case: one round trip
+            return ALLOWED
+        return _verdict(max((self._store.ttl(lock) or 0.0 for lock in held), default=0.0))
 
     def failure(self, keys: Sequence[Key]) -> Verdict:
         """Count a failed attempt on every key; the verdict for the next attempt (locked if this one locked)."""
