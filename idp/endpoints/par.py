@@ -23,4 +23,4 @@ def _push(core: Core, oauth: OAuthRequest) -> OAuthResponse:
     return 201, {"request_uri": request_uri, "expires_in": expires_in}, []
 
 
-par = _endpoint(None, _push)
+par = _endpoint(None, _push, may_fetch=True)  # a request object's keys may sit at the client's jwks_uri

@@ -68,7 +68,10 @@ def _respond(status: int, body: Any, headers: list[tuple[str, str]]) -> Response
     return Response(json_body(body), status_code=status, headers=merged, media_type="application/json")
 
 
-def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuthResponse]) -> Callable[..., Any]:
+def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuthResponse], *,
+              may_fetch: bool = False) -> Callable[..., Any]:
+    """`may_fetch`: the endpoint itself may fetch (a request object's keys), so it never runs inline."""
+
     async def endpoint(request: Request) -> Response:
         core: Core = request.app.state.core
         try:
@@ -80,7 +83,7 @@ def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuth
             return exc.response()
         oauth = OAuthRequest("POST", core.settings.issuer + request.url.path, request.headers, (), items)
         oauth.client_certificate = forwarded_certificate(request)  # RFC 8705, from a trusted proxy only
-        inline = core.local_io and _stays_local(items, oauth)
+        inline = core.local_io and not may_fetch and _stays_local(items, oauth)
         return _respond(*await sync.run(inline, _throttled, handle, core, oauth, client_id))
 
     return endpoint
