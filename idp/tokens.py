@@ -191,25 +191,20 @@ class TokenIssuer:
         return dict(claims), verified.account_id
 
     def _verify_access_token(self, token: str) -> _Verified | None:
-        kids: list[str] = []
-
-        def find_key(kid: str) -> Any:
-            kids.append(kid)
-            return self._keys.public_key(kid)
-
         try:
-            claims = jose.verify(token, find_key, ACCESS_TOKEN_ALGS, typ="at+jwt")
+            claims = jose.verify(token, self._keys.public_key, ACCESS_TOKEN_ALGS, typ="at+jwt")
         except jose.InvalidJws:
             return None
         if claims.get("iss") != self.issuer or not isinstance(claims.get("exp"), int):
             return None
-        if "ref" not in claims:
-            return _Verified(claims, None, kids[-1], claims["exp"])
-        try:
-            account_id = self._reference.open(b64u_decode(str(claims["ref"])), aad=str(claims.get("jti"))).decode()
-        except (InvalidTag, ValueError):  # not sealed by us: not our token
-            return None
-        return _Verified(claims, account_id, kids[-1], claims["exp"])
+        account_id = None
+        if "ref" in claims:
+            try:
+                account_id = self._reference.open(b64u_decode(str(claims["ref"])), aad=str(claims.get("jti"))).decode()
+            except (InvalidTag, ValueError):  # not sealed by us: not our token
+                return None
+        kid = jose.header(token)["kid"]  # verified: the header names a published key
+        return _Verified(claims, account_id, kid, claims["exp"])
 
     def _remember(self, token: str, verified: _Verified) -> None:
         with self._verified_lock:
