@@ -17,7 +17,8 @@ from idp.core import Core, build_core
 from idp.endpoints.discovery import metadata
 from idp.interaction.pages import negotiate, render
 from idp.logs import configure_logging
-from idp.middleware.edge import Edge
+from idp.endpoints import discovery as discovery_document, jwks as jwks_document
+from idp.middleware.edge import Document, Edge
 from idp.oauth.flow import Flow
 from idp.routes import routes
 from idp.settings import Settings
@@ -69,11 +70,17 @@ def create_app(settings: Settings, core: Core | None = None) -> Starlette:
         if owns_core:
             core.close()
 
-    middleware = [Middleware(Edge, hsts=settings.hsts, max_bytes=settings.max_body_bytes)]
+    discovery_json = json.dumps(metadata(settings), separators=(",", ":")).encode()
+    documents = {  # answered by the edge from memory; their routes answer the same when it cannot
+        discovery_document.PATH: Document(lambda: discovery_json, discovery_document.MEDIA_TYPE,
+                                          discovery_document.CACHE_CONTROL),
+        jwks_document.PATH: Document(core.keys.cached_jwks_json, jwks_document.MEDIA_TYPE, jwks_document.CACHE_CONTROL),
+    }
+    middleware = [Middleware(Edge, hsts=settings.hsts, max_bytes=settings.max_body_bytes, documents=documents)]
     handlers: dict[Any, Any] = {HTTPException: _http_error, Exception: _server_error}
     app = Starlette(routes=routes(settings), middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
     app.state.core = core
     app.state.flow = Flow(core)
     app.state.logout_worker = worker
-    app.state.discovery_json = json.dumps(metadata(settings), separators=(",", ":")).encode()
+    app.state.discovery_json = discovery_json
     return app

@@ -5,6 +5,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from idp.endpoints.authorize import authorize
+from idp.endpoints import discovery as discovery_document, jwks as jwks_document
 from idp.endpoints.discovery import discovery
 from idp.endpoints.health import healthz, readyz
 from idp.endpoints.jwks import jwks
@@ -22,8 +23,8 @@ STATIC = __file__.rsplit("/", 1)[0] + "/static"
 
 def routes(settings: Settings) -> list[BaseRoute]:
     table: list[BaseRoute] = [
-        Route("/.well-known/openid-configuration", discovery, methods=["GET"], name="discovery"),
-        Route("/jwks", jwks, methods=["GET"], name="jwks"),
+        Route(discovery_document.PATH, discovery, methods=["GET"], name="discovery"),
+        Route(jwks_document.PATH, jwks, methods=["GET"], name="jwks"),
         Route("/authorize", authorize, methods=["GET", "POST"], name="authorize"),
         Route("/par", par, methods=["POST"], name="par"),
         Route("/token", token, methods=["POST"], name="token"),

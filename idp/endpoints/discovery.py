@@ -70,6 +70,11 @@ def metadata(settings: Settings) -> dict[str, Any]:
     }
 
 
+PATH = "/.well-known/openid-configuration"
+MEDIA_TYPE = "application/json"
+CACHE_CONTROL = "public, max-age=300"
+
+
 async def discovery(request: Request) -> Response:
     body: bytes = request.app.state.discovery_json
-    return Response(body, media_type="application/json", headers={"Cache-Control": "public, max-age=300"})
+    return Response(body, media_type=MEDIA_TYPE, headers={"Cache-Control": CACHE_CONTROL})

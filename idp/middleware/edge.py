@@ -9,12 +9,18 @@ Out: X-Request-ID and the default security headers (a handler's own value wins),
 
 One layer rather than a stack of six: each layer wraps `send` and costs a coroutine per message, and
 together they had cost more than a discovery answer itself.
+
+Published documents (the discovery document, the key set) are answered here from bytes already in
+memory: a GET of one is a lookup, not a trip through routing, a Request and a Response. When a
+document's bytes are not at hand (the key set is due a check with the store), the request goes on to
+its route like any other, and that route answers with the same headers.
 """
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,15 +38,28 @@ def _latin1(pairs: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs.items()]
 
 
+@dataclass(frozen=True)
+class Document:
+    """A document served at a fixed path: `body()` gives its current bytes, or None to let its route answer."""
+
+    body: Callable[[], bytes | None]
+    media_type: str
+    cache_control: str
+
+
 class Edge:
-    def __init__(self, app: ASGIApp, *, hsts: bool, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool, max_bytes: int,
+                 documents: Mapping[str, Document] | None = None) -> None:
         self.app = app
+        self.documents = dict(documents or {})
         self.max_bytes = max_bytes
         defaults = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
                     "Content-Security-Policy": CSP, "Cross-Origin-Opener-Policy": "same-origin"}
         if hsts:
             defaults["Strict-Transport-Security"] = HSTS
         self.defaults = _latin1(defaults)
+        self._document_headers = {path: _latin1({"Content-Type": doc.media_type, "Cache-Control": doc.cache_control})
+                                  + self.defaults for path, doc in self.documents.items()}
         # the metric children per (route, method, status): a route table's worth, looked up once each
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
@@ -55,8 +74,20 @@ class Edge:
             elif name == b"content-length" and length is None:
                 length = value
         request_id = pick_request_id(inbound)
-        scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
+        path = scope["path"]
+        if path in self.documents and scope["method"] in ("GET", "HEAD"):
+            body = self.documents[path].body()
+            if body is not None:
+                began = time.perf_counter()
+                await send({"type": "http.response.start", "status": 200, "headers": [
+                    (b"content-length", str(len(body)).encode("latin-1")),
+                    (b"x-request-id", request_id.encode("latin-1")), *self._document_headers[path]]})
+                await send({"type": "http.response.body", "body": body})
+                self._observe_route(path, scope["method"], 200, time.perf_counter() - began, path)
+                request_id_var.reset(token)
+                return
+        scope.setdefault("state", {})["request_id"] = request_id
         if scope.get("client"):
             address_var.set(scope["client"][0])
         root_path = scope.get("root_path", "")
@@ -104,8 +135,10 @@ class Edge:
         request_id_var.reset(token)
 
     def _observe(self, scope: Scope, root_path: str, status: int, seconds: float) -> None:
-        route = route_template(scope, root_path)
-        method = scope["method"] if scope["method"] in METHODS else "OTHER"
+        self._observe_route(route_template(scope, root_path), scope["method"], status, seconds, scope["path"])
+
+    def _observe_route(self, route: str, raw_method: str, status: int, seconds: float, path: str) -> None:
+        method = raw_method if raw_method in METHODS else "OTHER"
         key = (route, method, status)
         series = self._series.get(key)
         if series is None:
@@ -114,6 +147,6 @@ class Edge:
         series[0].inc()
         series[1].observe(seconds)
         if logger.isEnabledFor(logging.INFO):  # the path only, never the query string (codes, tokens)
-            fields = {"method": scope["method"], "path": scope["path"], "status": status,
+            fields = {"method": raw_method, "path": path, "status": status,
                       "duration_ms": round(seconds * 1000, 2)}
             logger.info("%s %s %s", fields["method"], fields["path"], status, extra=fields)

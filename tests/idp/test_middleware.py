@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from idp.logs import JsonFormatter, configure_logging
 from idp.metrics import render_metrics
-from idp.middleware.edge import Edge
+from idp.middleware.edge import Document, Edge
 
 pytestmark = pytest.mark.anyio
 MAX_BYTES = 1024
@@ -55,6 +55,20 @@ def make_app(*, hsts: bool = False) -> Starlette:
     ]
     middleware = [Middleware(Edge, hsts=hsts, max_bytes=MAX_BYTES)]
     return Starlette(routes=routes, middleware=middleware)
+
+
+DOC_MEDIA, DOC_CACHE = "application/jwk-set+json", "public, max-age=60"
+
+
+def document_app(current: list[bytes | None]) -> Starlette:
+    """/doc is a document whose bytes the edge may hold (current[0]); its route says who answered."""
+
+    async def route(request: Request) -> Response:
+        return Response(b"from the route", media_type=DOC_MEDIA, headers={"Cache-Control": DOC_CACHE})
+
+    documents = {"/doc": Document(lambda: current[0], DOC_MEDIA, DOC_CACHE)}
+    return Starlette(routes=[Route("/doc", route)],
+                     middleware=[Middleware(Edge, hsts=True, max_bytes=MAX_BYTES, documents=documents)])
 
 
 def client(app: Starlette) -> httpx.AsyncClient:
@@ -222,3 +236,39 @@ def test_configure_logging_twice_installs_one_handler() -> None:
     finally:
         root.handlers[:] = before
         root.setLevel(level)
+
+
+async def test_a_document_is_answered_from_memory_with_its_routes_headers() -> None:
+    current: list[bytes | None] = [b'{"keys":[]}']
+    async with client(document_app(current)) as c:
+        from_memory = await c.get("/doc", headers={"X-Request-ID": "abc-123"})
+        current[0] = None  # the bytes are not at hand: the route answers
+        from_route = await c.get("/doc", headers={"X-Request-ID": "abc-123"})
+    assert from_memory.content == b'{"keys":[]}' and from_route.content == b"from the route"
+    for response in (from_memory, from_route):
+        assert response.status_code == 200
+        assert response.headers["content-type"] == DOC_MEDIA
+        assert response.headers["cache-control"] == DOC_CACHE
+        assert response.headers["x-request-id"] == "abc-123"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["strict-transport-security"].startswith("max-age=")
+    assert from_memory.headers["content-length"] == str(len(b'{"keys":[]}'))
+    names = lambda r: sorted(k for k in r.headers.keys() if k != "content-length")  # noqa: E731
+    assert names(from_memory) == names(from_route)
+
+
+async def test_a_document_answers_get_and_head_only() -> None:
+    async with client(document_app([b"doc"])) as c:
+        head = await c.head("/doc")
+        post = await c.post("/doc")
+    assert head.status_code == 200 and head.headers["content-length"] == "3"
+    assert post.status_code == 405  # the route's answer: documents are read-only
+
+
+async def test_documents_are_counted_and_logged_like_routes(access_lines: io.StringIO) -> None:
+    before = render_metrics()
+    async with client(document_app([b"doc"])) as c:
+        await c.get("/doc")
+    line = json.loads(access_lines.getvalue().strip().splitlines()[-1])
+    assert line["path"] == "/doc" and line["status"] == 200 and line["request_id"]
+    assert before != render_metrics() and b'route="/doc"' in render_metrics()
