@@ -209,6 +209,7 @@ def create_account(core: Any, upstream: UpstreamConfig, claims: Asserted) -> str
         except BaseException:
             with Session(core.engine) as session, session.begin():  # no half-made account stays behind
                 session.execute(delete(Account).where(Account.id == account_id))
+            core.accounts.changed(account_id)
             raise
     events.record(events.ACCOUNT_CREATED, subject=account_id, upstream=upstream.slug)
     return account_id

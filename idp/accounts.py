@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -11,8 +13,10 @@ from sqlmodel import Session
 
 from idp import db, events
 from idp.authn.password import Passwords
+from idp.crypto import random_token
 from idp.models import Account
 from idp.models._base import utcnow
+from idp.store.ephemeral import EphemeralStore
 
 USERNAME = re.compile(r"^[A-Za-z0-9._@+-]{3,128}$")
 
@@ -67,11 +71,53 @@ def check_new_credentials(username: str, password: str) -> None:
         raise AccountInputError("password: between 8 and 1024 characters")
 
 
+# How long a worker keeps a profile it has read: the bound for a change made outside Yihao's own code
+# (Yihao's writers drop the cached copies of every worker at once, through the store).
+PROFILE_CACHE_SECONDS = 120.0
+PROFILE_CACHE_SIZE = 4096
+
+
+def changed_key(account_id: str) -> str:
+    """Store key of an account's change mark: a fresh value each time the account changes."""
+    return f"account-changed:{account_id}"
+
+
 class Accounts:
-    def __init__(self, engine: Engine, passwords: Passwords) -> None:
+    def __init__(self, engine: Engine, passwords: Passwords, store: EphemeralStore) -> None:
         self._sessions = sessionmaker(engine, class_=Session, expire_on_commit=False)
         self._reads = db.Reads(engine)
+        self._store = store
         self.passwords = passwords
+        # account id -> (profile, the change mark it was read under, when): see `current`
+        self._cached: dict[str, tuple[Profile, bytes | None, float]] = {}
+        self._cached_lock = threading.Lock()
+
+    def current(self, account_id: str, mark: bytes | None) -> Profile | None:
+        """The account's profile, from this worker's copy when the account has not changed since.
+
+        `mark` is the account's change mark as the store holds it now (`changed_key`); the caller
+        reads it in a round trip it makes anyway. A copy read under another mark, or older than
+        PROFILE_CACHE_SECONDS, is read again."""
+        now = time.monotonic()
+        entry = self._cached.get(account_id)
+        if entry is not None and entry[1] == mark and now - entry[2] < PROFILE_CACHE_SECONDS:
+            return entry[0]
+        profile = self.get(account_id)
+        with self._cached_lock:
+            if profile is None:
+                self._cached.pop(account_id, None)
+                return None
+            if len(self._cached) >= PROFILE_CACHE_SIZE:  # amortised: a sweep frees at least a quarter
+                fresh = [(k, v) for k, v in self._cached.items() if now - v[2] < PROFILE_CACHE_SECONDS]
+                self._cached = dict(fresh[-(PROFILE_CACHE_SIZE * 3 // 4):])
+            self._cached[account_id] = (profile, mark, now)
+        return profile
+
+    def changed(self, account_id: str) -> None:
+        """Call after a change to the account is committed: every worker's copy of it is read again."""
+        self._store.put(changed_key(account_id), random_token(9).encode(), ttl=PROFILE_CACHE_SECONDS * 2)
+        with self._cached_lock:
+            self._cached.pop(account_id, None)
 
     def create(self, username: str, password: str, **profile: object) -> Profile:
         check_new_credentials(username, password)

@@ -116,7 +116,7 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.refresh = refresh
     passwords = Passwords(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism,
                           settings.argon2_concurrency or cpu_share(settings.workers))
-    accounts = Accounts(engine, passwords)
+    accounts = Accounts(engine, passwords, store)
     server.accounts = accounts
     grant = type("CodeGrant", (AuthorizationCodeGrant,), {"store": store, "code_ttl": settings.code_ttl,
                                                  "reuse_ttl": settings.access_token_ttl + 60})
@@ -131,7 +131,7 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     server.register_grant(type("KioskGrant", (DeviceCodeGrant,), {"devices": devices}))
     server.register_endpoint(DeviceAuthorization(server, devices, f"{settings.issuer}/device"))
     federation = Federation(engine, master, store, timeout=settings.upstream_timeout_ms / 1000)
-    identities = Identities(engine, vault)
+    identities = Identities(engine, vault, changed=accounts.changed)
     entities = open_legal_entity_registry(engine, vault)
     trust = TrustStore(engine, store)
     revocation = Revocation(store, HttpCrlSource(settings.crl_timeout_ms / 1000, settings.crl_max_bytes))

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from cryptography.exceptions import InvalidTag
 
@@ -175,6 +175,17 @@ class TokenIssuer:
     def read_access_token(self, token: str) -> tuple[dict[str, Any], str | None] | None:
         """Claims and account id (None for a client's own token) of a valid, unexpired, unrevoked
         access token of ours; else None."""
+        found = self._read(token, None)
+        return None if found is None else (found[0], found[1])
+
+    def read_with_mark(self, token: str, mark_key: Callable[[str], str]) -> tuple[dict[str, Any], str | None,
+                                                                                  str | None] | None:
+        """As `read_access_token`, with the store's value under `mark_key(account id)` read in the
+        same round trip as the revocation marks (None for a client's own token)."""
+        return self._read(token, mark_key)
+
+    def _read(self, token: str, mark_key: Callable[[str], str] | None) -> tuple[dict[str, Any], str | None,
+                                                                                  str | None] | None:
         verified = self._verified.get(token)
         if verified is None or self._keys.public_key(verified.kid) is None:
             verified = self._verify_access_token(token)
@@ -186,9 +197,13 @@ class TokenIssuer:
             return None
         gid = claims.get("gid")
         keys = [revoked_jti_key(str(claims.get("jti")))] + ([revoked_grant_key(str(gid))] if gid is not None else [])
-        if any(mark is not None for mark in self._store.get_many(keys)):  # one round trip for both marks
+        account_id = verified.account_id
+        wanted = mark_key is not None and account_id is not None
+        values = self._store.get_many(keys + [mark_key(account_id)] if wanted else keys)  # type: ignore[misc]
+        revoked = values[:-1] if wanted else values
+        if any(mark is not None for mark in revoked):  # one round trip for every mark
             return None
-        return dict(claims), verified.account_id
+        return dict(claims), account_id, values[-1] if wanted else None
 
     def _verify_access_token(self, token: str) -> _Verified | None:
         try:

@@ -9,7 +9,7 @@ in-person or a CA certificate issued after in-person registration. A level is on
 """
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Callable, TypeVar
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
@@ -44,8 +44,9 @@ def _level(level: int) -> int:
 
 
 class Identities:
-    def __init__(self, engine: Engine, vault: PiiVault) -> None:
+    def __init__(self, engine: Engine, vault: PiiVault, changed: Callable[[str], None] = lambda account_id: None) -> None:
         self._engine = engine
+        self._changed = changed  # told after an account's level or identity is committed (cached profiles)
         self._sessions = sessionmaker(engine, class_=Session, expire_on_commit=False)
         self.vault = vault
 
@@ -127,6 +128,7 @@ class Identities:
                                       .values(assurance_level=level, verified_at=now, verification_source=source,
                                               updated_at=now))
         if done.rowcount:
+            self._changed(account_id)
             events.record(events.IDENTITY_VERIFIED, subject=account_id, level=level, source=source)
         return bool(done.rowcount)
 
@@ -154,3 +156,4 @@ class Identities:
             if holder is None or holder == account_id:
                 raise
             raise IdentityTaken(holder) from None
+        self._changed(account_id)

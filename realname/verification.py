@@ -116,10 +116,12 @@ class Verification:
         if name is not None:
             with self._engine.begin() as connection:
                 connection.execute(Account.__table__.update().where(Account.id == account_id).values(name=name))
+            self._core.accounts.changed(account_id)
 
     def _remove(self, account_id: str) -> None:
         with self._engine.begin() as connection:
             connection.execute(delete(Account).where(Account.id == account_id))
+        self._core.accounts.changed(account_id)
 
     def record(self, account_id: str) -> Record | None:
         """How the account's identity was verified, for verified_claims; None below L2."""

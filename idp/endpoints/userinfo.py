@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from idp import jose
+from idp.accounts import changed_key
 from idp.claims import release, scope_claims
 from idp.core import Core
 from idp.crypto import equal
@@ -77,10 +78,10 @@ async def userinfo(request: Request) -> Response:
         proven = _proof(core, request, token) if scheme == "dpop" else None
         if isinstance(proven, Response):
             return proven
-        found = core.issuer.read_access_token(token)
+        found = core.issuer.read_with_mark(token, changed_key)  # the account's change mark in the same round trip
         if found is None:
             return _challenge("invalid_token", "the access token is invalid, expired or revoked", scheme=scheme)
-        claims, account_id = found
+        claims, account_id, changed = found
         refused = _binding_refused(proven, claims)
         if refused is not None:
             return refused
@@ -98,7 +99,7 @@ async def userinfo(request: Request) -> Response:
         if "openid" not in scopes:  # RFC 6750 §3.1: a valid token without the scope needed is 403
             return _challenge("insufficient_scope", "the access token was not issued for the openid scope", 403,
                               scope="openid", scheme=scheme)
-        profile = core.accounts.get(account_id)
+        profile = core.accounts.current(account_id, changed)
         if profile is None or profile.status != "active":
             return _challenge("invalid_token", "the access token is invalid, expired or revoked", scheme=scheme)
         requested = claims.get("uc") if isinstance(claims.get("uc"), list) else []

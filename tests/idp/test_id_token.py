@@ -43,7 +43,7 @@ def test_access_token_is_an_rfc9068_jwt_that_does_not_reveal_the_account(make_rp
 
 
 def test_a_password_hashed_at_old_parameters_is_rehashed_at_login(provider: Provider) -> None:
-    weak = Accounts(provider.core.engine, Passwords(memory_kib=8192, time_cost=1, parallelism=1))
+    weak = Accounts(provider.core.engine, Passwords(memory_kib=8192, time_cost=1, parallelism=1), provider.core.store)
     weak.create("old-hash-user", "an old pass phrase")
     current = provider.core.accounts
     assert current.authenticate("old-hash-user", "an old pass phrase") is not None

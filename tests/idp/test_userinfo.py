@@ -8,7 +8,9 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.idp.conftest import Person, Provider, RpFactory
+from realname.pii import IdNumber
+from tests.idp.conftest import Person, Provider, RpFactory, WorkerFactory
+from tests.idp.realname_helpers import registered_citizen
 from tests.rp import Browser, RelyingParty, callback_params
 
 # RFC 9449 §7.1: without a token, both schemes are offered
@@ -160,3 +162,19 @@ def test_a_token_with_an_altered_payload_or_signature_is_401_invalid_token(http:
     assert http.get("/userinfo", headers=bearer(token)).status_code == 200
     response = http.get("/userinfo", headers=bearer(f"{head}.{payload}.{signature}"))
     assert response.status_code == 401 and response.headers["www-authenticate"] == INVALID_TOKEN
+
+
+def test_a_change_to_the_account_shows_at_once_on_every_worker(http: httpx.Client, make_rp: RpFactory, person: Person,
+                                                                browser: Browser, provider: Provider,
+                                                                another_worker: WorkerFactory) -> None:
+    token = access_token(make_rp(first_party=True), person, browser, scope="openid profile")
+    other = another_worker()
+    for worker in (provider.url, other):  # both workers read the profile (and keep it)
+        assert http.get(worker + "/userinfo", headers=bearer(token)).json()["name"] == "李四"
+    # Real-name verification renames the account as the registry knows the person, through one worker's core.
+    citizen = registered_citizen(provider.core)
+    done = provider.core.verification.upgrade(person.id, name=citizen.name, id_number=IdNumber.parse(citizen.id_number),
+                                              address=None)
+    assert done.status == "verified"
+    for worker in (provider.url, other):
+        assert http.get(worker + "/userinfo", headers=bearer(token)).json()["name"] == citizen.name

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, text
 
 from idp.accounts import Accounts
 from idp.authn.password import Passwords
+from idp.store.memory import MemoryStore
 from realname.identity import Identities, IdentityTaken
 from realname.pii import CreditCode, IdNumber, PiiVault, Sealed
 from realname.rewrap import rewrap
@@ -24,7 +25,7 @@ def accounts(engine: Engine) -> Accounts:
     # The database is the session's, shared with other tests: only this module's accounts go.
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM account WHERE username LIKE 'idt-%' OR kind = 'enterprise'"))
-    return Accounts(engine, Passwords(memory_kib=8, time_cost=1, parallelism=1))
+    return Accounts(engine, Passwords(memory_kib=8, time_cost=1, parallelism=1), MemoryStore())
 
 
 @pytest.fixture
