@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -71,9 +72,14 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
     agent = start_demo_agent(settings, enterprise) if enterprise else None
     try:
-        uvicorn.run("idp.asgi:app_from_env", factory=True, host=host, port=port, workers=settings.workers,
-                    log_config=None, access_log=False, server_header=False, timeout_graceful_shutdown=20,
-                    lifespan="on")
+        options = dict(factory=True, host=host, port=port, workers=settings.workers, log_config=None,
+                       access_log=False, server_header=False, timeout_graceful_shutdown=20, lifespan="on")
+        if settings.workers > 1 and hasattr(socket, "SO_REUSEPORT"):
+            from idp.cli.workers import run_spread
+
+            run_spread(uvicorn.Config("idp.asgi:app_from_env", **options), host, port, settings.workers)
+        else:
+            uvicorn.run("idp.asgi:app_from_env", **options)
     finally:
         if agent is not None:
             agent.terminate()
@@ -92,3 +98,4 @@ def start_demo_agent(settings: Settings, enterprise: DemoEnterprise) -> subproce
     print(f"  demo enterprise (credit code {enterprise.credit_code}): on the sign-in page choose the certificate "
           f"login; signing agent on {settings.cert_agent_url}, PIN 123456", flush=True)
     return subprocess.Popen(command, stdin=subprocess.DEVNULL)
+

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import Backend, make_settings
@@ -53,3 +58,64 @@ def test_login_through_one_worker_and_redeem_through_another(backend: Backend, t
         sso = browser.get(again.url.replace(first.url, second.url))
         assert "code" in callback_params(sso)
         browser.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _listening_inodes(pid: int, port: int) -> set[str]:
+    """Inodes of the TCP sockets listening on `port` that process `pid` holds."""
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                listening.add(fields[9])
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in listening:
+            held.add(target[8:-1])
+    return held
+
+
+def _get(url: str) -> int:
+    return httpx.get(url + "/healthz", timeout=60, headers={"Connection": "close"}).status_code
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT") or not Path("/proc/net/tcp").exists(),
+                    reason="SO_REUSEPORT and /proc are Linux's")
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_each_worker_accepts_on_a_socket_of_its_own_and_a_restarted_worker_leaves_none_unserved(
+        backend: Backend, tmp_path: Path) -> None:
+    env = _env(backend, tmp_path) | {"YIHAO_WORKERS": "2"}
+    assert yihao(env, "db", "upgrade").returncode == 0
+    port = free_port()
+    with ProcessServer(env, port, tmp_path / "serve.log") as server:
+        assert server.process is not None
+        deadline = time.monotonic() + 60
+        while True:  # both workers up: each holds one listening socket, not the same one
+            held = {pid: _listening_inodes(pid, port) for pid in _children(server.process.pid)}
+            workers = {pid: inodes for pid, inodes in held.items() if inodes}
+            if len(workers) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert sorted(len(inodes) for inodes in workers.values()) == [1, 1]
+        first, second = workers.values()
+        assert first != second
+        # A worker that dies is replaced; connections the kernel sends to its socket are still answered.
+        os.kill(next(iter(workers)), signal.SIGKILL)
+        assert all(_get(server.url) == 200 for _ in range(24))
