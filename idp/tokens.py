@@ -175,17 +175,13 @@ class TokenIssuer:
     def read_access_token(self, token: str) -> tuple[dict[str, Any], str | None] | None:
         """Claims and account id (None for a client's own token) of a valid, unexpired, unrevoked
         access token of ours; else None."""
-        found = self._read(token, None)
+        found = self.read_with_mark(token, None)
         return None if found is None else (found[0], found[1])
 
-    def read_with_mark(self, token: str, mark_key: Callable[[str], str]) -> tuple[dict[str, Any], str | None,
-                                                                                  str | None] | None:
+    def read_with_mark(self, token: str, mark_key: Callable[[str], str] | None) -> tuple[
+            dict[str, Any], str | None, bytes | None] | None:
         """As `read_access_token`, with the store's value under `mark_key(account id)` read in the
-        same round trip as the revocation marks (None for a client's own token)."""
-        return self._read(token, mark_key)
-
-    def _read(self, token: str, mark_key: Callable[[str], str] | None) -> tuple[dict[str, Any], str | None,
-                                                                                  str | None] | None:
+        same round trip as the revocation marks (None for a client's own token, or without `mark_key`)."""
         verified = self._verified.get(token)
         if verified is None or self._keys.public_key(verified.kid) is None:
             verified = self._verify_access_token(token)

@@ -98,4 +98,3 @@ def start_demo_agent(settings: Settings, enterprise: DemoEnterprise) -> subproce
     print(f"  demo enterprise (credit code {enterprise.credit_code}): on the sign-in page choose the certificate "
           f"login; signing agent on {settings.cert_agent_url}, PIN 123456", flush=True)
     return subprocess.Popen(command, stdin=subprocess.DEVNULL)
-

@@ -12,6 +12,7 @@ from cryptography import x509
 
 
 def _origin(uri: str) -> str:
+    """scheme://host[:port] of an absolute URI."""
     end = uri.find("/", uri.find("//") + 2)
     return uri if end < 0 else uri[:end]
 
