@@ -101,9 +101,9 @@ def measure(name: str, env: dict[str, str], tmp: Path, rounds: int, per_round: i
         run = login(core, username)
         for n in range(rounds * per_round):  # alternate login by login, so both modes share the machine's state
             for mode in ((on, writer), (off, None)) if n % 2 else ((off, None), (on, writer)):
-                events._writer = mode[1]
+                events.use(mode[1])
                 mode[0].extend(timed(run, 1))
-        events._writer = writer
+        events.use(writer)
         writer.flush()
         m_on, m_off = statistics.median(on), statistics.median(off)
         out(f"{name:8} floor argon2id verify {floor * 1000:7.2f} ms")

@@ -76,7 +76,8 @@ def create_app(settings: Settings, core: Core | None = None) -> Starlette:
                                           discovery_document.CACHE_CONTROL),
         jwks_document.PATH: Document(core.keys.cached_jwks_json, jwks_document.MEDIA_TYPE, jwks_document.CACHE_CONTROL),
     }
-    middleware = [Middleware(Edge, hsts=settings.hsts, max_bytes=settings.max_body_bytes, documents=documents)]
+    middleware = [Middleware(Edge, hsts=settings.hsts, max_bytes=settings.max_body_bytes, documents=documents,
+                             audit=core.audit)]
     handlers: dict[Any, Any] = {HTTPException: _http_error, Exception: _server_error}
     app = Starlette(routes=routes(settings), middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
     app.state.core = core

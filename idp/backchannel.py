@@ -76,7 +76,9 @@ class Outbox:
         self._sessions = sessionmaker(core.engine, class_=Session)
         self._http = httpx.Client(timeout=TIMEOUT, follow_redirects=False)
         self._egress = Egress.from_settings(core.settings)
-        self._pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="yihao-logout-send")
+        # their audit records go to this provider's table, whichever provider was built last
+        self._pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="yihao-logout-send",
+                                        initializer=events.use, initargs=(core.audit,))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -1,19 +1,27 @@
 """The audit-event catalogue and `record()`: every security-relevant act, masked details only.
 
 `record()` builds the row when the act happens (time, request id and client address from the
-request's context) and hands it to this process's one `AuditWriter`, which writes rows in batches
-from its own thread: no request waits for an audit INSERT, and no row is lost without an error line.
+request's context) and hands it to the `AuditWriter` of the provider doing the act, which writes
+rows in batches from its own thread: no request waits for an audit INSERT, and no row is lost
+without an error line.
+
+Which writer: the one bound in the current context (`use`), which the app binds for each of its
+requests and the logout outbox for its threads — so two providers in one process (the demo's city
+and province, a test's two backends) each audit into their own database — else the one configured
+last, for work done outside any request (command-line tools).
 """
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
 import json
 import logging
 import threading
 import time
+import weakref
 from collections import deque
-from typing import Any
+from typing import Any, Iterator
 
 from sqlalchemy import Engine
 
@@ -67,7 +75,7 @@ Row = dict[str, Any]
 
 
 class AuditWriter:
-    """The one writer of audit rows in a process: a bounded queue drained by one thread.
+    """The one writer of a provider's audit rows: a bounded queue drained by one thread.
 
     Rows reach the table in the order they were recorded, one transaction per batch (up to
     `batch_size` rows, gathered for at most `interval` seconds), and only through `_write`, which
@@ -173,27 +181,58 @@ class AuditWriter:
         AUDIT_WRITTEN.inc(len(rows))
 
 
-_writer: AuditWriter | None = None
+_writers: weakref.WeakSet[AuditWriter] = weakref.WeakSet()  # every writer of this process, for flush and exit
+_last: AuditWriter | None = None  # the writer configured last: used outside any bound context
+_UNBOUND: Any = object()
+_bound: contextvars.ContextVar[AuditWriter | None] = contextvars.ContextVar("audit_writer", default=_UNBOUND)
 
 
 def configure(engine: Engine | None, key: bytes, *, interval: float = 0.05) -> AuditWriter | None:
-    """Send records to this database through a new writer, chained under `key` (no engine: records
-    are only logged)."""
-    global _writer
-    _writer = AuditWriter(engine, key, interval=interval) if engine is not None else None
-    return _writer
+    """A new writer into this database, chained under `key` (no engine: records are only logged).
+
+    It also becomes the writer for records made outside any context bound with `use`."""
+    global _last
+    _last = AuditWriter(engine, key, interval=interval) if engine is not None else None
+    if _last is not None:
+        _writers.add(_last)
+    return _last
+
+
+def use(writer: AuditWriter | None) -> None:
+    """Send the records of the current context (a request, a thread) to `writer` (None: log them only)."""
+    _bound.set(writer)
+
+
+@contextlib.contextmanager
+def using(writer: AuditWriter | None) -> Iterator[None]:
+    """Send the records made inside the block to `writer`, then to whichever writer was bound before."""
+    token = _bound.set(writer)
+    try:
+        yield
+    finally:
+        _bound.reset(token)
+
+
+def current() -> AuditWriter | None:
+    """The writer `record()` hands rows to here."""
+    writer = _bound.get()
+    return _last if writer is _UNBOUND else writer
 
 
 def flush(timeout: float | None = 30.0) -> bool:
-    """Wait until every event recorded so far in this process is in the audit table (False on timeout)."""
-    writer = _writer
-    return writer.flush(timeout) if writer is not None else True
+    """Wait until every event recorded so far in this process is in its audit table (False on timeout)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    done = True
+    for writer in list(_writers):
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        done = writer.flush(left) and done
+    return done
 
 
 @atexit.register
 def _close_at_exit() -> None:  # a safety net for a process that ends without Core.close()
-    if _writer is not None:
-        _writer.close()
+    for writer in list(_writers):
+        writer.close()
 
 
 def audit_row(event: str, *, outcome: str = "success", subject: str | None = None, client_id: str | None = None,
@@ -213,6 +252,6 @@ def record(event: str, *, outcome: str = "success", subject: str | None = None, 
     """Record one audit event. `details` must hold masked values only (never an ID number)."""
     row = audit_row(event, outcome=outcome, subject=subject, client_id=client_id, actor=actor, **details)
     log.info("audit", extra={"event": event, "outcome": outcome, "subject": subject, "client_id": client_id})
-    writer = _writer
+    writer = current()
     if writer is not None:
         writer.put(row)

@@ -1,7 +1,8 @@
 """The one layer every HTTP request passes through on its way in and out.
 
 In:  the request id (a well-formed X-Request-ID, else a fresh one) bound for logs and audit records,
-     the peer address bound for audit records, and the body limit (413 on a Content-Length or a
+     the peer address bound for audit records, this provider's audit writer bound as their
+     destination (`idp.events.use`), and the body limit (413 on a Content-Length or a
      streamed body over `max_bytes`, never a 500).
 Out: X-Request-ID and the default security headers (a handler's own value wins), then one access-log
      line and the request metrics by route template, with the status (500 when the app raised before
@@ -24,6 +25,7 @@ from typing import Any, Callable, Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from idp import events
 from idp.events import address_var
 from idp.metrics import HTTP_DURATION, HTTP_REQUESTS
 from idp.middleware.body_limit import BodyTooLarge, too_large
@@ -49,8 +51,9 @@ class Document:
 
 class Edge:
     def __init__(self, app: ASGIApp, *, hsts: bool, max_bytes: int,
-                 documents: Mapping[str, Document] | None = None) -> None:
+                 documents: Mapping[str, Document] | None = None, audit: events.AuditWriter | None = None) -> None:
         self.app = app
+        self.audit = audit
         self.documents = dict(documents or {})
         self.max_bytes = max_bytes
         defaults = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
@@ -88,6 +91,7 @@ class Edge:
                 request_id_var.reset(token)
                 return
         scope.setdefault("state", {})["request_id"] = request_id
+        events.use(self.audit)
         if scope.get("client"):
             address_var.set(scope["client"][0])
         root_path = scope.get("root_path", "")

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import Engine, create_engine, select, text
 
 from idp import audit, db, events
-from idp.crypto import load_master_key
+from idp.crypto import b64u, load_master_key
 from idp.models import AuditEvent
 from tests.conftest import Backend, _postgres_database, make_settings
-from tests.idp.conftest import Person, Provider, RpFactory
+from tests.idp.conftest import Person, Provider, RpFactory, serve_provider
 from tests.live import ProcessServer, free_port, yihao
-from tests.rp import Browser, callback_params, tokens_after_login
+from tests.rp import Browser, RelyingParty, callback_params, tokens_after_login
 
 
 KEY = b"audit-chain-test-key-0123456789ab"
@@ -258,3 +258,26 @@ def test_a_login_is_recorded_on_the_chain(provider: Provider, person: Person, ma
     tokens_after_login(make_rp(), person.username, person.password)
     events.flush()
     assert audit.verify(provider.core.engine, audit.chain_key(provider.core.master)).intact
+
+
+def test_two_providers_in_one_process_each_audit_into_their_own_table(provider: Provider, person: Person,
+                                                                        make_rp: RpFactory, empty_engine: Engine,
+                                                                        tmp_path: Path) -> None:
+    # The demo runs the province beside the city; the one built last must not take the other's events.
+    own = Backend(provider.backend.name, empty_engine.url.render_as_string(hide_password=False),
+                  provider.backend.redis_url, provider.backend.redis_prefix)
+    with serve_provider(own, tmp_path, YIHAO_MASTER_KEY=b64u(b"o" * 32)) as other:
+        with events.using(other.core.audit):  # a direct call, as a command-line tool makes
+            stranger = other.core.accounts.create(f"o{uuid.uuid4().hex[:9]}", "another good password")
+        client, secret = other.core.clients.create(name="其他 Other", redirect_uris=["https://o.example/cb"])
+        tokens_after_login(RelyingParty(other.url, client.client_id, secret, "https://o.example/cb"),
+                           stranger.username, "another good password")
+        tokens_after_login(make_rp(), person.username, person.password)  # at the provider built first
+        assert events.flush()
+        assert [row.event for row in _rows(provider.core.engine, person.id)][-3:] == [
+            events.LOGIN_SUCCEEDED, events.CONSENT_GIVEN, events.TOKEN_ISSUED]
+        assert [row.event for row in _rows(other.core.engine, stranger.id)] == [
+            events.ACCOUNT_CREATED, events.LOGIN_SUCCEEDED, events.CONSENT_GIVEN, events.TOKEN_ISSUED]
+        assert _rows(other.core.engine, person.id) == [] and _rows(provider.core.engine, stranger.id) == []
+        for core in (provider.core, other.core):
+            assert audit.verify(core.engine, audit.chain_key(core.master)).intact
