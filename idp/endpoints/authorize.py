@@ -1,10 +1,10 @@
 """The authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2): GET and POST."""
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from idp.endpoints import sync
 from idp.endpoints.params import BadRequest, form_items, query_items
 from idp.interaction.web import browser_id, outcome_response, page_locale
 from idp.oauth.flow import AuthorizeInput, error_page
@@ -19,6 +19,8 @@ async def authorize(request: Request) -> Response:
     browser, fresh = browser_id(request)
     req = AuthorizeInput(request.method, app.core.settings.issuer + "/authorize", request.headers, items,
                          request.cookies.get(app.core.sessions.cookie), browser)
-    outcome = await run_in_threadpool(app.flow.authorize, req)
+    # A request object (by value or by reference) may make the core fetch the client's keys or the object.
+    inline = app.core.local_io and not any(key in ("request", "request_uri") for key, _ in items)
+    outcome = await sync.run(inline, app.flow.authorize, req)
     ui_locales = dict(items).get("ui_locales")
     return outcome_response(request, outcome, page_locale(request, ui_locales), new_browser=browser if fresh else None)

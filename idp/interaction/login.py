@@ -13,6 +13,7 @@ from idp.authn import acr
 from idp.authn.stepup import MFA, factor_amr
 from idp.claims import consent_scope
 from idp.core import Core
+from idp.endpoints import sync
 from idp.interaction.pages import duration, render, translate
 from idp.interaction.web import browser_cookie, origin, outcome_response, page_locale, read_form
 from idp.logout import propagate_logout
@@ -65,8 +66,8 @@ def _page(request: Request, uid: str, record: dict[str, Any], message: str | Non
 
 
 def showing(page: Callable[[Request, str, dict[str, Any]], Response]) -> Callable[[Request], Awaitable[Response]]:
-    """The GET of an interaction page: `page(request, uid, record)` in the thread pool for the browser
-    that owns the interaction; the expired page otherwise."""
+    """The GET of an interaction page: `page(request, uid, record)` for the browser that owns the
+    interaction (inline when the core's I/O is local, else in the thread pool); the expired page otherwise."""
 
     def show(request: Request) -> Response:
         uid, record = interaction_record(request)
@@ -75,7 +76,7 @@ def showing(page: Callable[[Request, str, dict[str, Any]], Response]) -> Callabl
         return page(request, uid, record)
 
     async def endpoint(request: Request) -> Response:
-        return await run_in_threadpool(show, request)
+        return await sync.run(request.app.state.core.local_io, show, request)
 
     return endpoint
 
