@@ -55,6 +55,7 @@ def start_province(city_settings: Settings) -> DemoProvince:
     import uvicorn
 
     from idp.app import create_app
+    from idp.cli.http import Protocol
     from idp.core import build_core
 
     settings = province_settings(city_settings)
@@ -63,7 +64,7 @@ def start_province(city_settings: Settings) -> DemoProvince:
     _seed(core, city_settings.issuer, secret)
     host, port = settings.host_port
     config = uvicorn.Config(create_app(settings, core), host=host, port=port, log_config=None, access_log=False,
-                            lifespan="on")
+                            http=Protocol, lifespan="on")
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, name="demo-province", daemon=True).start()
     _wait(server)

@@ -13,6 +13,8 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
+from idp.cli.http import Protocol
+
 
 def yihao(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the `yihao` command line with `env` added to this environment."""
@@ -46,7 +48,7 @@ class ThreadServer:
     def __init__(self, app: Starlette, port: int, lifespan: str = "off") -> None:
         self.url = f"http://127.0.0.1:{port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                                lifespan=lifespan)
+                                lifespan=lifespan, http=Protocol)  # the protocol `yihao serve` uses
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
     agent = start_demo_agent(settings, enterprise) if enterprise else None
     try:
-        options = dict(factory=True, host=host, port=port, workers=settings.workers, log_config=None,
+        from idp.cli.http import Protocol
+
+        options = dict(factory=True, host=host, port=port, workers=settings.workers, log_config=None, http=Protocol,
                        access_log=False, server_header=False, timeout_graceful_shutdown=20, lifespan="on")
         if settings.workers > 1 and hasattr(socket, "SO_REUSEPORT"):
             from idp.cli.workers import run_spread
