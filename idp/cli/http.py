@@ -18,7 +18,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 class CoalescingTransport:
     """An asyncio transport that joins the writes of one event-loop turn into one write.
 
-    Everything but `write`, `writelines`, `close` and `abort` is the socket transport's own.
+    Everything but `write`, `writelines`, `write_eof`, `close` and `abort` is the socket transport's own.
     """
 
     def __init__(self, transport: asyncio.Transport) -> None:
@@ -43,6 +43,10 @@ class CoalescingTransport:
             self._pending.clear()
             if not self._transport.is_closing():
                 self._transport.write(data)
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
 
     def close(self) -> None:
         self._flush()  # what was written before close() is sent, as with the socket transport

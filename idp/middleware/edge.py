@@ -91,7 +91,8 @@ class Edge:
                 request_id_var.reset(token)
                 return
         scope.setdefault("state", {})["request_id"] = request_id
-        events.use(self.audit)
+        if self.audit is not None:
+            events.use(self.audit)
         if scope.get("client"):
             address_var.set(scope["client"][0])
         root_path = scope.get("root_path", "")
