@@ -67,6 +67,7 @@ def create_app(settings: Settings, core: Core | None = None) -> Starlette:
         worker.start()
         yield
         await anyio.to_thread.run_sync(worker.stop)
+        await core.store.detach()  # this loop's store connections end with it
         if owns_core:
             core.close()
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session, delete
 
+from idp import bridge
 from idp.client_keys import ASYMMETRIC_ALGS, HMAC_ALGS, REQUEST_OBJECT_ALGS, parse_jwks
 from idp.crypto import Aead, digest, equal, random_token
 from idp.models import Client, Consent, RefreshToken
@@ -319,14 +320,17 @@ class ClientRegistry:
         now = time.monotonic()
         if hit and now - hit[0] < self._max_age:
             return hit[1]
-        with self._sessions() as session:
-            row = session.get(Client, client_id)
+        row = bridge.offload(self._read, client_id)  # SQL: on the thread pool if this runs on the event loop
         client = _registered(row) if row else None
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
             self._cache[client_id] = (now, client)
         return client
+
+    def _read(self, client_id: str) -> Client | None:
+        with self._sessions() as session:
+            return session.get(Client, client_id)
 
     def jwt_secret(self, client: RegisteredClient) -> str | None:
         """The secret of a client_secret_jwt client, the HMAC key of its assertions."""

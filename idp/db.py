@@ -10,11 +10,27 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from idp import bridge
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine tuned per backend: SQLite in WAL mode with a busy timeout; PostgreSQL pooled."""
+    """An engine tuned per backend: SQLite in WAL mode with a busy timeout; PostgreSQL pooled.
+
+    Either refuses a connection to core code running on the event loop (`idp.bridge`): a blocking
+    statement there would stall the worker, so such code reads through `bridge.offload`."""
+    engine = _make_engine(url, pool_size)
+    event.listen(engine, "checkout", _not_on_loop)
+    return engine
+
+
+def _not_on_loop(*_args: Any) -> None:
+    if bridge.on_loop():
+        raise RuntimeError("SQL on the event loop: run it through idp.bridge.offload")
+
+
+def _make_engine(url: str, pool_size: int) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -46,6 +62,10 @@ class Reads:
         self._engine = engine if sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def first(self, statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
+        """The first row, read on the thread pool when called on the event loop (`idp.bridge`)."""
+        return bridge.offload(self._retried, statement, params)
+
+    def _retried(self, statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
         try:
             return self._first(statement, params)
         except DBAPIError as exc:

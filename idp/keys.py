@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from idp import bridge
 from idp.crypto import MasterKey
 from idp.models import SigningKey
 from idp.models._base import aware
@@ -96,6 +97,10 @@ class KeyRing:
         return snapshot
 
     def _reload(self) -> _Snapshot:
+        # SQL under a lock: on the thread pool if this runs on the event loop (see idp.bridge)
+        return bridge.offload(self._reload_now)
+
+    def _reload_now(self) -> _Snapshot:
         with self._lock:
             version = self._store.get(VERSION_KEY)
             now = datetime.now(timezone.utc)

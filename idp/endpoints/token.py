@@ -69,8 +69,10 @@ def _respond(status: int, body: Any, headers: list[tuple[str, str]]) -> Response
 
 
 def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuthResponse], *,
-              may_fetch: bool = False) -> Callable[..., Any]:
-    """`may_fetch`: the endpoint itself may fetch (a request object's keys), so it never runs inline."""
+              may_fetch: bool = False,
+              store_only: Callable[[dict[str, str]], bool] = lambda params: False) -> Callable[..., Any]:
+    """`may_fetch`: the endpoint itself may fetch (a request object's keys), so it never runs inline.
+    `store_only(params)`: the request waits on nothing but the store, so it may run on the loop."""
 
     async def endpoint(request: Request) -> Response:
         core: Core = request.app.state.core
@@ -78,13 +80,15 @@ def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuth
             items, client_id = await _read(request, required)
         except BadRequest as exc:
             if exc.status == 401:
-                await sync.run(core.local_io, core.throttle.failure, core.throttle.keys("client"))
+                where = sync.place(core.local_io, local=True, store_only=True)  # counters only
+                await sync.run(where, core.throttle.failure, core.throttle.keys("client"))
                 return oauth_error("invalid_client", exc.description, 401, {"WWW-Authenticate": 'Basic realm="yihao"'})
             return exc.response()
         oauth = OAuthRequest("POST", core.settings.issuer + request.url.path, request.headers, (), items)
         oauth.client_certificate = forwarded_certificate(request)  # RFC 8705, from a trusted proxy only
-        inline = core.local_io and not may_fetch and _stays_local(items, oauth)
-        return _respond(*await sync.run(inline, _throttled, handle, core, oauth, client_id))
+        where = sync.place(core.local_io, local=not may_fetch and _stays_local(items, oauth),
+                           store_only=store_only(dict(items)))
+        return _respond(*await sync.run(where, _throttled, handle, core, oauth, client_id))
 
     return endpoint
 
@@ -199,7 +203,12 @@ def _device_authorization(core: Core, oauth: OAuthRequest) -> OAuthResponse:
     return core.server.create_endpoint_response("device_authorization", oauth)
 
 
-token = _endpoint("grant_type", _token)
+def _jwt_param(params: dict[str, str]) -> bool:
+    """An access token (a JWT) is checked against the store's revocation marks; a refresh token is a row."""
+    return _is_jwt(params.get("token", ""))
+
+
+token = _endpoint("grant_type", _token, store_only=lambda params: params.get("grant_type") in sync.STORE_ONLY_GRANTS)
 device_authorization = _endpoint(None, _device_authorization)
-introspect = _endpoint("token", _introspect)
-revoke = _endpoint("token", _revoke)
+introspect = _endpoint("token", _introspect, store_only=_jwt_param)
+revoke = _endpoint("token", _revoke, store_only=_jwt_param)

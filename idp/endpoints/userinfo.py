@@ -6,7 +6,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from idp import jose
+from idp import bridge, jose
 from idp.accounts import changed_key
 from idp.claims import release, scope_claims
 from idp.core import Core
@@ -107,10 +107,11 @@ async def userinfo(request: Request) -> Response:
         acting = {"act": claims["act"]} if isinstance(claims.get("act"), dict) else {}  # for an enterprise
         body = {"sub": claims["sub"], **acting, **release(profile, [*scope_claims(scopes), *requested])}
         if "uv" in claims:  # OIDC4IDA: the verified_claims asked for at userinfo
-            body.update(core.server.verified_claims(client, account_id, claims["uv"]))
+            body.update(bridge.offload(core.server.verified_claims, client, account_id, claims["uv"]))  # SQL
         return _response(core, str(claims.get("client_id")), body)
 
-    response = await sync.run(core.local_io, lookup)  # reads only the store and the database
+    # reads the store, and the database only through caches that offload their misses
+    response = await sync.run(sync.place(core.local_io, local=True, store_only=True), lookup)
     if scheme == "dpop":  # RFC 9449 §8.2: a fresh nonce with every answer to a proof
         response.headers.setdefault("DPoP-Nonce", core.dpop.nonce())
     return response

@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 
 class EphemeralStore(Protocol):
-    """Expiring key/value storage; every method is synchronous and thread-safe.
+    """Expiring key/value storage; every method is synchronous and thread-safe, and may be called
+    by core code that `idp.bridge` runs on the event loop (where a network store awaits instead).
 
     Keys are ``str``, values ``bytes``, ``ttl`` is seconds (float, > 0). Example::
 
@@ -69,6 +70,11 @@ class EphemeralStore(Protocol):
 
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""
+        ...
+
+    async def detach(self) -> None:
+        """Release the running event loop's connections (core code run on the loop by `idp.bridge`
+        uses them); call before the loop ends. The store stays usable."""
         ...
 
 

@@ -110,6 +110,9 @@ class MemoryStore:
         with self._lock:
             self._data.clear()
 
+    async def detach(self) -> None:
+        """Nothing to do: this store holds no connection of any event loop."""
+
     def __len__(self) -> int:
         """Count stored entries, including expired ones not yet purged."""
         with self._lock:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from uuid import uuid4
 
 import pytest
 import redis
 
+from idp import bridge
 from idp.store.ephemeral import EphemeralStore, get_json, open_store, put_json, take_json
 from idp.store.memory import MemoryStore
 
@@ -36,20 +40,56 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-@pytest.fixture(params=["memory", "redis"])
+class OnLoop:
+    """A store whose every call runs as core code on an event loop (`idp.bridge.run`), where a network
+    store awaits its commands instead of blocking. Callable from any thread, several at once: their
+    calls interleave on the one loop, as a worker's requests do."""
+
+    def __init__(self, store: EphemeralStore, loop: asyncio.AbstractEventLoop) -> None:
+        self._store, self._loop = store, loop
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+        if name in ("close", "detach"):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            work = bridge.run(functools.partial(method, *args, **kwargs))
+            return asyncio.run_coroutine_threadsafe(work, self._loop).result(timeout=10)
+
+        return call
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running in a thread of its own."""
+    running = asyncio.new_event_loop()
+    thread = threading.Thread(target=running.run_forever, daemon=True)
+    thread.start()
+    yield running
+    running.call_soon_threadsafe(running.stop)
+    thread.join()
+    running.close()
+
+
+@pytest.fixture(params=["memory", "redis", "redis-on-loop"])
 def make_store(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
-    """Yield a factory of isolated stores of one backend; each gets its own random prefix."""
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    """Yield a factory of isolated stores of one backend; each gets its own random prefix.
+    `redis-on-loop`: Redis, called the way core code on the event loop calls it (`idp.bridge`)."""
+    url = request.getfixturevalue("redis_url") if request.param != "memory" else None
+    loop = request.getfixturevalue("loop") if request.param == "redis-on-loop" else None
     opened: list[tuple[EphemeralStore, str]] = []
 
     def factory() -> EphemeralStore:
         prefix = f"yihao-test:{uuid4().hex}:"
         store = open_store(url, prefix)
         opened.append((store, prefix))
-        return store
+        return store if loop is None else OnLoop(store, loop)  # type: ignore[return-value]
 
     yield factory
     for store, _ in opened:
+        if loop is not None:
+            asyncio.run_coroutine_threadsafe(store.detach(), loop).result(timeout=10)
         store.close()
     if url is not None:
         _delete_prefixes(url, [prefix for _, prefix in opened])
@@ -315,3 +355,62 @@ def test_memory_store_purges_expired_entries_so_memory_stays_bounded() -> None:
     for n in range(8):
         store.put(f"new:{n}", b"v", ttl=10)
     assert len(store) == 8
+
+
+def test_a_command_on_the_loop_lets_the_loop_run_while_it_waits(redis_url: str) -> None:
+    """Core code on the event loop (`idp.bridge`) awaits Redis: other tasks go on during each round
+    trip. A blocking command would hold the loop until the answer came, and the ticker would never run."""
+    store = open_store(redis_url, f"yihao-test:{uuid4().hex}:")
+
+    async def scenario() -> int:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        def core_code() -> list[bytes | None]:
+            store.put("k", b"v", ttl=10)
+            return [store.get("k") for _ in range(20)]
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        assert await bridge.run(core_code) == [b"v"] * 20
+        during = ticks - before
+        done.set()
+        await task
+        await store.detach()
+        return during
+
+    try:
+        assert asyncio.run(scenario()) > 0
+    finally:
+        store.close()
+
+
+def test_commands_sent_together_each_get_their_own_answer(redis_url: str) -> None:
+    """Requests on one loop share a pipeline per turn (idp.store.redis): every answer must reach the
+    request that asked, and a command with a bad argument fails alone."""
+    store = open_store(redis_url, f"yihao-test:{uuid4().hex}:")
+
+    async def scenario() -> tuple[list[Any], list[Any]]:
+        await asyncio.gather(*(bridge.run(store.put, f"k{n}", f"v{n}".encode(), 10) for n in range(40)))
+        reads = [bridge.run(store.get, f"k{n}") for n in range(40)]
+        mixed = [bridge.run(store.put, "bad", b"x", 0), bridge.run(store.get_many, ["k1", "missing", "k2"]),
+                 bridge.run(store.take, "k3")]
+        answers = await asyncio.gather(*reads, *mixed, return_exceptions=True)
+        await store.detach()
+        return answers[:40], answers[40:]
+
+    try:
+        reads, (bad, many, taken) = asyncio.run(scenario())
+        assert reads == [f"v{n}".encode() for n in range(40)]
+        assert isinstance(bad, ValueError)
+        assert many == [b"v1", None, b"v2"] and taken == b"v3"
+        assert store.get("k3") is None and store.get("k4") == b"v4"
+    finally:
+        store.close()
