@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 from sqlalchemy import Engine
 
-from idp import audit
+from idp import audit, bridge
 from idp.metrics import AUDIT_LOST, AUDIT_WRITE_FAILURES, AUDIT_WRITTEN
 from idp.middleware.request_id import request_id_var
 from idp.models._base import utcnow
@@ -101,7 +101,18 @@ class AuditWriter:
         self._thread.start()
 
     def put(self, row: Row) -> None:
-        """Queue one row; blocks only while the queue is full."""
+        """Queue one row; blocks only while the queue is full (on the pool, never on the event loop)."""
+        with self._cond:
+            if self._give_up_at is None and len(self._pending) < self.capacity:
+                self._recorded += 1
+                self._pending.append(row)
+                if len(self._pending) == 1 or len(self._pending) >= self.batch_size:
+                    self._cond.notify_all()
+                return
+        # a full queue or a closed writer: waiting, or writing ourselves, must not stall the loop
+        bridge.offload(self._put_waiting, row)
+
+    def _put_waiting(self, row: Row) -> None:
         with self._cond:
             if len(self._pending) >= self.capacity and self._give_up_at is None:
                 log.error("audit queue full (%d events): waiting for the database", self.capacity)

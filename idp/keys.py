@@ -98,10 +98,12 @@ class KeyRing:
 
     def _reload(self) -> _Snapshot:
         # SQL under a lock: on the thread pool if this runs on the event loop (see idp.bridge)
-        return bridge.offload(self._reload_now)
+        return bridge.offload(self._reload_now, time.monotonic())
 
-    def _reload_now(self) -> _Snapshot:
+    def _reload_now(self, asked_at: float) -> _Snapshot:
         with self._lock:
+            if self._snapshot.loaded_at >= asked_at:  # another caller reloaded while this one waited
+                return self._snapshot
             version = self._store.get(VERSION_KEY)
             now = datetime.now(timezone.utc)
             with self._sessions() as session:
