@@ -8,6 +8,7 @@ from sqlalchemy import Engine, Executable, Row, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 from sqlmodel import Session
 
 from idp import bridge
@@ -18,16 +19,19 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine tuned per backend: SQLite in WAL mode with a busy timeout; PostgreSQL pooled.
 
-    Either refuses a connection to core code running on the event loop (`idp.bridge`): a blocking
-    statement there would stall the worker, so such code reads through `bridge.offload`."""
-    engine = _make_engine(url, pool_size)
-    event.listen(engine, "checkout", _not_on_loop)
-    return engine
+    Either refuses core code running on the event loop (`idp.bridge`) before it takes a connection:
+    a blocking statement there would stall the worker, so such code reads through `bridge.offload`."""
+    return _make_engine(url, pool_size)
 
 
-def _not_on_loop(*_args: Any) -> None:
-    if bridge.on_loop():
-        raise RuntimeError("SQL on the event loop: run it through idp.bridge.offload")
+class _Pool(QueuePool):
+    """A connection pool that refuses core code on the event loop before it could wait for a
+    connection, or open one, on the loop."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        if bridge.on_loop():
+            raise RuntimeError("SQL on the event loop: run it through idp.bridge.offload")
+        return super()._do_get()
 
 
 def _make_engine(url: str, pool_size: int) -> Engine:
@@ -36,7 +40,7 @@ def _make_engine(url: str, pool_size: int) -> Engine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # as many pooled connections as threads, so none is opened (and set up) per request
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=_Pool,
                                pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -44,7 +48,7 @@ def _make_engine(url: str, pool_size: int) -> Engine:
     # restart, failover) fails its next statement before anything is written; SQLAlchemy then sees
     # the disconnect and replaces every pooled connection; reads (`Reads`) retry once, so only
     # writes under way at the restart fail. pool_recycle keeps connections younger than idle timeouts.
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    return create_engine(url, poolclass=_Pool, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 class Reads:

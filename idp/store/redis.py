@@ -126,6 +126,7 @@ class RedisStore:
         """Close the running event loop's connections; call before the loop ends (an app's shutdown)."""
         found = self._on_loop.pop(asyncio.get_running_loop(), None)
         if found is not None:
+            await found.settled()
             await found.client.aclose()
 
     def _do(self, command: Callable[[Any], Any], *, batched: bool = True) -> Any:
@@ -184,6 +185,11 @@ class _LoopClient:
         if len(self._waiting) == 1:
             loop.call_soon(self._flush)
         return answer
+
+    async def settled(self) -> None:
+        """Wait for the batches in flight (their requests get their answers before the client closes)."""
+        while self._waiting or self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True) if self._sending else await asyncio.sleep(0)
 
     def _flush(self) -> None:
         batch, self._waiting = self._waiting, []

@@ -95,6 +95,20 @@ def test_close_writes_what_waits_for_its_batch(scratch_engine: Engine) -> None:
     assert [row.event for row in _rows(scratch_engine, subject)] == [events.LOGOUT]
 
 
+def test_an_event_recorded_on_the_event_loop_after_close_is_written_from_the_pool(scratch_engine: Engine) -> None:
+    """A closed writer (or a full queue) makes `put` write or wait: code on the event loop (idp.bridge)
+    does that on the pool, never on the loop, where the engine would refuse it and the row be lost."""
+    import asyncio
+
+    from idp import bridge
+
+    writer = events.AuditWriter(scratch_engine, KEY, interval=60)
+    writer.close()
+    subject = uuid.uuid4().hex
+    asyncio.run(bridge.run(writer.put, events.audit_row(events.LOGOUT, subject=subject)))
+    assert [row.event for row in _rows(scratch_engine, subject)] == [events.LOGOUT]
+
+
 @pytest.mark.multiprocess
 def test_stopping_the_server_writes_the_events_still_queued(backend: Backend, tmp_path: Path) -> None:
     settings = make_settings(backend, tmp_path)

@@ -400,17 +400,36 @@ def test_commands_sent_together_each_get_their_own_answer(redis_url: str) -> Non
     async def scenario() -> tuple[list[Any], list[Any]]:
         await asyncio.gather(*(bridge.run(store.put, f"k{n}", f"v{n}".encode(), 10) for n in range(40)))
         reads = [bridge.run(store.get, f"k{n}") for n in range(40)]
+        await bridge.run(store.sadd, "set", "member", 10)
         mixed = [bridge.run(store.put, "bad", b"x", 0), bridge.run(store.get_many, ["k1", "missing", "k2"]),
-                 bridge.run(store.take, "k3")]
+                 bridge.run(store.take, "k3"), bridge.run(store.get, "set")]
         answers = await asyncio.gather(*reads, *mixed, return_exceptions=True)
         await store.detach()
         return answers[:40], answers[40:]
 
     try:
-        reads, (bad, many, taken) = asyncio.run(scenario())
+        reads, (bad, many, taken, wrong_type) = asyncio.run(scenario())
         assert reads == [f"v{n}".encode() for n in range(40)]
-        assert isinstance(bad, ValueError)
+        assert isinstance(bad, ValueError)  # refused before it was sent
+        assert isinstance(wrong_type, redis.ResponseError) and "WRONGTYPE" in str(wrong_type)  # refused by Redis
         assert many == [b"v1", None, b"v2"] and taken == b"v3"
         assert store.get("k3") is None and store.get("k4") == b"v4"
+    finally:
+        store.close()
+
+
+def test_an_unreachable_redis_fails_every_waiting_request_on_the_loop_and_ping_says_so() -> None:
+    store = open_store("redis://127.0.0.1:1/0", "yihao-test:")  # nothing listens on port 1
+
+    async def scenario() -> tuple[list[Any], bool]:
+        answers = await asyncio.gather(*(bridge.run(store.get, f"k{n}") for n in range(5)), return_exceptions=True)
+        alive = await bridge.run(store.ping)
+        await store.detach()
+        return answers, alive
+
+    try:
+        answers, alive = asyncio.run(scenario())
+        assert all(isinstance(answer, redis.ConnectionError) for answer in answers), answers
+        assert alive is False
     finally:
         store.close()
