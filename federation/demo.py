@@ -66,8 +66,13 @@ def start_province(city_settings: Settings) -> DemoProvince:
     config = uvicorn.Config(create_app(settings, core), host=host, port=port, log_config=None, access_log=False,
                             http=Protocol, lifespan="on")
     server = uvicorn.Server(config)
-    threading.Thread(target=server.run, name="demo-province", daemon=True).start()
-    _wait(server)
+    thread = threading.Thread(target=server.run, name="demo-province", daemon=True)
+    thread.start()
+    try:
+        _wait(server, thread)
+    except RuntimeError:
+        core.close()
+        raise
     city = build_core(city_settings, migrate=city_settings.embedded)
     try:
         city.federation.upstreams.add(slug=SLUG, name=NAME, issuer=settings.issuer, client_id=CLIENT_ID,
@@ -79,9 +84,13 @@ def start_province(city_settings: Settings) -> DemoProvince:
     return DemoProvince(settings.issuer, USERNAME, PASSWORD, server)
 
 
-def _wait(server: object) -> None:
+def _wait(server: object, thread: threading.Thread) -> None:
+    """Until the province listens; at once if its thread has ended (its port taken): the city must not
+    spend its own start-up waiting for a server that is gone."""
     deadline = time.monotonic() + 30
     while not getattr(server, "started", False):
+        if not thread.is_alive():
+            raise RuntimeError("the demo province did not start (is its port, the city's + 1, taken?)")
         if time.monotonic() > deadline:
             raise RuntimeError("the demo province did not start")
         time.sleep(0.05)

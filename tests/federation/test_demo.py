@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urljoin
 
+import pytest
+
 from federation import demo
 from idp.app import create_app
 from idp.core import build_core
@@ -52,3 +54,22 @@ def test_the_demo_offers_the_province_and_its_citizen_signs_in(tmp_path: Path) -
         browser.close()
         province.stop()
         core.close()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # uvicorn exits its thread
+def test_a_province_whose_port_is_taken_fails_the_start_at_once(tmp_path: Path) -> None:
+    """`make serve` goes on without the province when its port (the city's + 1) is taken, and must not
+    spend its own start-up waiting for a server that already gave up."""
+    import socket
+    import time
+
+    port = _two_free_ports()
+    settings = make_settings(Backend("sqlite", f"sqlite:///{tmp_path / 'yihao.db'}", None), tmp_path,
+                             YIHAO_BIND=f"127.0.0.1:{port}", YIHAO_ISSUER=f"http://127.0.0.1:{port}", YIHAO_DEMO="true")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 1))
+        taken.listen()
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="port"):
+            demo.start_province(settings)
+        assert time.monotonic() - started < 20  # the wait for a live province is 30 s
