@@ -21,20 +21,6 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
     Either refuses core code running on the event loop (`idp.bridge`) before it takes a connection:
     a blocking statement there would stall the worker, so such code reads through `bridge.offload`."""
-    return _make_engine(url, pool_size)
-
-
-class _Pool(QueuePool):
-    """A connection pool that refuses core code on the event loop before it could wait for a
-    connection, or open one, on the loop."""
-
-    def _do_get(self) -> ConnectionPoolEntry:
-        if bridge.on_loop():
-            raise RuntimeError("SQL on the event loop: run it through idp.bridge.offload")
-        return super()._do_get()
-
-
-def _make_engine(url: str, pool_size: int) -> Engine:
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -49,6 +35,16 @@ def _make_engine(url: str, pool_size: int) -> Engine:
     # the disconnect and replaces every pooled connection; reads (`Reads`) retry once, so only
     # writes under way at the restart fail. pool_recycle keeps connections younger than idle timeouts.
     return create_engine(url, poolclass=_Pool, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+
+
+class _Pool(QueuePool):
+    """A connection pool that refuses core code on the event loop before it could wait for a
+    connection, or open one, on the loop."""
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        if bridge.on_loop():
+            raise RuntimeError("SQL on the event loop: run it through idp.bridge.offload")
+        return super()._do_get()
 
 
 class Reads:
