@@ -104,10 +104,7 @@ class AuditWriter:
         """Queue one row; blocks only while the queue is full (on the pool, never on the event loop)."""
         with self._cond:
             if self._give_up_at is None and len(self._pending) < self.capacity:
-                self._recorded += 1
-                self._pending.append(row)
-                if len(self._pending) == 1 or len(self._pending) >= self.batch_size:
-                    self._cond.notify_all()
+                self._queue(row)
                 return
         # a full queue or a closed writer: waiting, or writing ourselves, must not stall the loop
         bridge.offload(self._put_waiting, row)
@@ -117,13 +114,18 @@ class AuditWriter:
             if len(self._pending) >= self.capacity and self._give_up_at is None:
                 log.error("audit queue full (%d events): waiting for the database", self.capacity)
                 self._cond.wait_for(lambda: len(self._pending) < self.capacity or self._give_up_at is not None)
-            self._recorded += 1
             if self._give_up_at is None:
-                self._pending.append(row)
-                if len(self._pending) == 1 or len(self._pending) >= self.batch_size:
-                    self._cond.notify_all()
+                self._queue(row)
                 return
+            self._recorded += 1
         self._write_retrying([row])  # closed: no thread drains the queue any more, so the caller writes
+
+    def _queue(self, row: Row) -> None:
+        """Append under `_cond`; wake the writer for the first row of a batch and for a full one."""
+        self._recorded += 1
+        self._pending.append(row)
+        if len(self._pending) == 1 or len(self._pending) >= self.batch_size:
+            self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every row recorded before this call is in the table (False if `timeout` passed)."""

@@ -47,8 +47,7 @@ class RedisStore:
         self._url, self._options = url, options
         self._client = redis.Redis.from_url(url, **options)
         self._prefix = prefix
-        self._incr = self._client.register_script(_INCR_WITH_TTL)
-        self._incr_sliding = self._client.register_script(_INCR_SLIDING)
+        self._scripts = _scripts(self._client)
         # an asyncio client belongs to one event loop: one per loop (`detach` closes the running loop's)
         self._on_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = weakref.WeakKeyDictionary()
         self._made_lock = threading.Lock()
@@ -83,12 +82,10 @@ class RedisStore:
 
     def incr(self, key: str, ttl: float, *, sliding: bool = False) -> int:
         """Atomically increment ``key``; the ttl is set on creation only, or on every call if ``sliding``."""
-        source = _INCR_SLIDING if sliding else _INCR_WITH_TTL
-        if bridge.on_loop():
-            script = self._loop_client().scripts[source]
-        else:
-            script = self._incr_sliding if sliding else self._incr
-        return int(self._await(script(keys=[self._key(key)], args=[ttl_ms(ttl)])))
+        on_loop = bridge.on_loop()
+        scripts = self._loop_client().scripts if on_loop else self._scripts
+        counted = scripts[_INCR_SLIDING if sliding else _INCR_WITH_TTL](keys=[self._key(key)], args=[ttl_ms(ttl)])
+        return int(bridge.wait(counted) if on_loop else counted)
 
     def ttl(self, key: str) -> float | None:
         """Return the seconds ``key`` has left, or None if it is absent."""
@@ -138,9 +135,6 @@ class RedisStore:
             return bridge.wait(found.submit(command) if batched else command(found.client))
         return command(self._client)
 
-    def _await(self, result: Any) -> Any:
-        return bridge.wait(result) if bridge.on_loop() else result
-
     def _loop_client(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
         found = self._on_loop.get(loop)
@@ -155,14 +149,18 @@ class RedisStore:
         pool = redis.asyncio.BlockingConnectionPool.from_url(self._url, max_connections=_LOOP_CONNECTIONS,
                                                               timeout=3.0, **self._options)
         client = redis.asyncio.Redis.from_pool(pool)  # the client owns the pool: aclose() ends both
-        found = _LoopClient(client, {source: client.register_script(source)
-                                     for source in (_INCR_WITH_TTL, _INCR_SLIDING)})
+        found = _LoopClient(client, _scripts(client))
         self._on_loop[loop] = found
         return found
 
     def _key(self, key: str) -> str:
         """Namespace ``key`` so several deployments or test runs can share one Redis."""
         return self._prefix + key
+
+
+def _scripts(client: Any) -> dict[str, Any]:
+    """The counter scripts registered on `client` (sync or asyncio), by source."""
+    return {source: client.register_script(source) for source in (_INCR_WITH_TTL, _INCR_SLIDING)}
 
 
 class _LoopClient:
@@ -189,7 +187,10 @@ class _LoopClient:
     async def settled(self) -> None:
         """Wait for the batches in flight (their requests get their answers before the client closes)."""
         while self._waiting or self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True) if self._sending else await asyncio.sleep(0)
+            if self._sending:
+                await asyncio.gather(*self._sending, return_exceptions=True)
+            else:  # queued this turn: its flush runs on the next
+                await asyncio.sleep(0)
 
     def _flush(self) -> None:
         batch, self._waiting = self._waiting, []
@@ -199,27 +200,26 @@ class _LoopClient:
 
     async def _send(self, batch: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]]) -> None:
         pipe = self.client.pipeline(transaction=False)
-        queued = []
+        queued: list[asyncio.Future[Any]] = []
         for command, answer in batch:
             try:
                 command(pipe)  # a pipeline queues the command and returns itself
             except Exception as exc:  # noqa: BLE001 - a bad argument fails its own request only
                 answer.set_exception(exc)
             else:
-                queued.append((command, answer))
-        batch = queued
-        if not batch:
+                queued.append(answer)
+        if not queued:
             return
         try:
             answers = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # noqa: BLE001 - the connection failed: every waiting request hears it
-            for _, answer in batch:
+            for answer in queued:
                 if not answer.done():
                     answer.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for (_, answer), value in zip(batch, answers):
+        for answer, value in zip(queued, answers):
             if answer.done():  # its request was cancelled meanwhile
                 continue
             if isinstance(value, Exception):
