@@ -433,3 +433,48 @@ def test_an_unreachable_redis_fails_every_waiting_request_on_the_loop_and_ping_s
         assert alive is False
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 5])
+def test_a_request_cancelled_while_its_command_is_batched_or_in_flight_leaves_the_others_whole(
+        redis_url: str, turns: int) -> None:
+    """A request cancelled while its command waits in this turn's batch, or while the batch is on the
+    wire (a client gone, a shutdown): its core code unwinds at the wait and goes no further, the
+    requests that shared its batch get their own answers, and the loop's connection is fit for the next
+    command (no reply left unread on it)."""
+    store = open_store(redis_url, f"yihao-test:{uuid4().hex}:")
+    started: list[bool] = []
+    reached: list[Any] = []
+    unwound: list[bool] = []
+
+    def cancelled_request() -> None:
+        started.append(True)  # not when cancelled before its task first ran (turns=0)
+        try:
+            reached.append(store.get("k2"))
+        finally:
+            unwound.append(True)
+
+    async def scenario() -> tuple[list[Any], Any, list[Any]]:
+        await bridge.run(store.put, "k1", b"v1", 10)
+        await bridge.run(store.put, "k2", b"v2", 10)
+        first = asyncio.create_task(bridge.run(store.get, "k1"))
+        doomed = asyncio.create_task(bridge.run(cancelled_request))
+        last = asyncio.create_task(bridge.run(store.get_many, ["k1", "k2"]))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        doomed.cancel()
+        # bounded: a batch that lost its other answers would leave their requests waiting forever
+        answers = await asyncio.wait_for(asyncio.gather(first, doomed, last, return_exceptions=True), 10)
+        after = await asyncio.wait_for(asyncio.gather(bridge.run(store.get, "k2"), bridge.run(store.take, "k1")), 10)
+        await store.detach()
+        return [answers[0], answers[2]], answers[1], after
+
+    try:
+        (first, last), doomed, after = asyncio.run(scenario())
+        assert isinstance(doomed, asyncio.CancelledError)
+        assert reached == [] and unwound == started  # stopped at its wait, and its finally ran
+        assert started == ([True] if turns else [])
+        assert first == b"v1" and last == [b"v1", b"v2"]
+        assert list(after) == [b"v2", b"v1"]
+    finally:
+        store.close()
