@@ -86,17 +86,17 @@ def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuth
             return exc.response()
         oauth = OAuthRequest("POST", core.settings.issuer + request.url.path, request.headers, (), items)
         oauth.client_certificate = forwarded_certificate(request)  # RFC 8705, from a trusted proxy only
-        where = sync.place(core.local_io, local=not may_fetch and _stays_local(items, oauth),
-                           store_only=store_only(dict(items)))
+        params = dict(items)
+        where = sync.place(core.local_io, local=not may_fetch and _stays_local(params, oauth),
+                           store_only=store_only(params))
         return _respond(*await sync.run(where, _throttled, handle, core, oauth, client_id))
 
     return endpoint
 
 
-def _stays_local(items: list[tuple[str, str]], oauth: OAuthRequest) -> bool:
+def _stays_local(params: dict[str, str], oauth: OAuthRequest) -> bool:
     """Nothing in this request can make the core fetch: no assertion to check against a jwks_uri, no
     certificate whose CRL may be fetched, no grant that checks an upstream's token."""
-    params = dict(items)
     grant = params.get("grant_type")
     return ((grant is None or grant in sync.LOCAL_GRANTS) and "client_assertion" not in params
             and oauth.client_certificate is None)
