@@ -33,7 +33,7 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("YIHAO_ISSUER", "issuer", "http://127.0.0.1:8000", "Issuer URL; https required except on loopback."),
     Option("YIHAO_BIND", "bind", "127.0.0.1:8000", "host:port that `yihao serve` listens on."),
-    Option("YIHAO_DATABASE_URL", "database_url", "sqlite:///./var/yihao.db", "SQLAlchemy URL: SQLite (embedded) or postgresql://… (production)."),
+    Option("YIHAO_DATABASE_URL", "database_url", "sqlite:///./var/yihao.db", "SQLAlchemy URL: SQLite (embedded) or postgresql://… (production). Unset: yihao.db in YIHAO_VAR_DIR."),
     Option("YIHAO_REDIS_URL", "redis_url", "", "Redis URL for the ephemeral store; unset → in-process store (one worker only)."),
     Option("YIHAO_REDIS_PREFIX", "redis_prefix", "yihao:", "Prefix of every Redis key (several deployments may share one Redis)."),
     Option("YIHAO_MASTER_KEY", "master_key", "", "Base64url 32-byte master key; required in production, generated into ./var/ when embedded."),
@@ -395,10 +395,11 @@ def _from_toml(path: str) -> dict[str, str]:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings: defaults, then the TOML file named by YIHAO_CONFIG, then the environment."""
     env = dict(os.environ if environ is None else environ)
-    merged: dict[str, str] = {o.env: o.default for o in OPTIONS}
-    if env.get("YIHAO_CONFIG"):
-        merged.update(_from_toml(env["YIHAO_CONFIG"]))
-    merged.update({o.env: env[o.env] for o in OPTIONS if o.env in env})
+    given = _from_toml(env["YIHAO_CONFIG"]) if env.get("YIHAO_CONFIG") else {}
+    given.update({o.env: env[o.env] for o in OPTIONS if o.env in env})
+    merged: dict[str, str] = {o.env: o.default for o in OPTIONS} | given
+    if "YIHAO_DATABASE_URL" not in given and "YIHAO_VAR_DIR" in given:  # the embedded database moves with its folder
+        merged["YIHAO_DATABASE_URL"] = f"sqlite:///{Path(given['YIHAO_VAR_DIR'].strip()) / 'yihao.db'}"
     values: dict[str, Any] = {}
     for option in OPTIONS:
         raw = merged[option.env].strip()

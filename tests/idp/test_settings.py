@@ -1,6 +1,9 @@
 """Settings: defaults for the embedded mode, one clear line naming a bad setting."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,6 +55,27 @@ def test_toml_file_adds_to_the_environment_and_the_environment_wins(tmp_path: Pa
     path.write_text('access_token_ttl = 300\nYIHAO_CODE_TTL = 30\n')
     settings = load_settings({"YIHAO_CONFIG": str(path), "YIHAO_CODE_TTL": "45"})
     assert settings.access_token_ttl == 300 and settings.code_ttl == 45
+
+
+def test_the_embedded_database_lives_in_the_var_dir(tmp_path: Path) -> None:
+    state, elsewhere = tmp_path / "state", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YIHAO_")} | {"YIHAO_VAR_DIR": str(state)}
+    result = subprocess.run([sys.executable, "-m", "idp", "db", "upgrade"], cwd=elsewhere, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (state / "yihao.db").is_file()
+    assert not (elsewhere / "var").exists()  # nothing written under the working directory
+
+
+def test_a_database_url_that_is_set_wins_over_the_var_dir(tmp_path: Path) -> None:
+    chosen = f"sqlite:///{tmp_path}/chosen.db"
+    assert load_settings({"YIHAO_VAR_DIR": str(tmp_path / "v"), "YIHAO_DATABASE_URL": chosen}).database_url == chosen
+    path = tmp_path / "yihao.toml"
+    path.write_text(f'database_url = "{chosen}"\n')
+    assert load_settings({"YIHAO_CONFIG": str(path), "YIHAO_VAR_DIR": str(tmp_path / "v")}).database_url == chosen
+    path.write_text(f'var_dir = "{tmp_path / "w"}"\n')
+    assert load_settings({"YIHAO_CONFIG": str(path)}).database_url == f"sqlite:///{tmp_path / 'w' / 'yihao.db'}"
 
 
 def test_serve_with_a_bad_setting_stops_with_one_line_naming_it(tmp_path: Path) -> None:
