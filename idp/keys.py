@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
 
 from jwcrypto import jwk
 from sqlalchemy import Engine, select, text
@@ -46,6 +47,10 @@ class _Snapshot:
     jwks: bytes = b'{"keys":[]}'
     version: bytes | None = None
     loaded_at: float = 0.0
+    # (part, kid) -> (what the row stored, the key built from it). A reload hands back the same
+    # object for a row that has not changed: idp.jose prepares each key object for signing once,
+    # and preparing an RSA private key again costs tens of milliseconds on the thread that signs.
+    parsed: dict[tuple[str, str], tuple[Any, jwk.JWK]] = field(default_factory=dict)
 
 
 class KeyRing:
@@ -109,15 +114,23 @@ class KeyRing:
             with self._sessions() as session:
                 rows = session.execute(select(SigningKey)).scalars().all()
             snapshot = _Snapshot(version=version, loaded_at=time.monotonic())
+            held = self._snapshot.parsed
+
+            def key(part: str, row: SigningKey, stored: Any, build: Callable[[], jwk.JWK]) -> jwk.JWK:
+                hit = held.get((part, row.kid))
+                built = hit[1] if hit is not None and hit[0] == stored else build()
+                snapshot.parsed[(part, row.kid)] = (stored, built)
+                return built
+
             published = []
             for row in rows:
                 if row.state == "retired" and row.publish_until and aware(row.publish_until) <= now:
                     continue
-                snapshot.public[row.kid] = jwk.JWK(**row.public_jwk)
+                snapshot.public[row.kid] = key("public", row, row.public_jwk, lambda: jwk.JWK(**row.public_jwk))
                 published.append(row.public_jwk)
                 if row.state == "active":
-                    private = self._aead.open(row.private_sealed, aad=f"signing_key/{row.kid}")
-                    snapshot.signing[row.alg] = jwk.JWK.from_json(private)
+                    snapshot.signing[row.alg] = key("private", row, row.private_sealed, lambda: jwk.JWK.from_json(
+                        self._aead.open(row.private_sealed, aad=f"signing_key/{row.kid}")))
             snapshot.jwks = json.dumps({"keys": published}, separators=(",", ":")).encode()
             self._snapshot = snapshot
             self._checked_at = time.monotonic()
@@ -174,7 +187,7 @@ class KeyRing:
 
     def _bump(self) -> None:
         self._store.incr(VERSION_KEY, ttl=10 * 365 * 86400)
-        self._snapshot = _Snapshot()
+        self._snapshot = _Snapshot(parsed=self._snapshot.parsed)  # reloaded at the next read
 
 
 def _lock_keys(session: Session) -> None:

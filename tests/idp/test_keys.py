@@ -4,6 +4,7 @@ from __future__ import annotations
 import httpx
 
 from idp import jose
+from idp.keys import KeyRing
 from tests.idp.conftest import Person, Provider, RpFactory
 from tests.rp import tokens_after_login
 
@@ -58,3 +59,18 @@ def test_a_token_read_once_is_refused_once_its_key_leaves_the_key_set(provider: 
     provider.core.keys.rotate(retire_after=0)  # withdrawn at once, as after a key compromise
     assert signer not in _kids(provider)
     assert rp.userinfo(tokens["access_token"]).status_code == 401
+
+
+def test_a_reload_keeps_the_key_objects_of_unchanged_keys(provider: Provider) -> None:
+    # A key object is prepared for signing once (idp.jose); parsing an RSA private key again costs
+    # tens of milliseconds on the thread that signs, so a periodic reload must hand back the same one.
+    core = provider.core
+    ring = KeyRing(core.engine, core.master, core.store, max_age=0.0)  # every read reloads
+    signing, public = ring.signing_key("RS256"), ring.public_key(ring.signing_key("RS256").get("kid"))
+    assert ring.signing_key("RS256") is signing
+    assert ring.public_key(signing.get("kid")) is public
+
+    core.keys.rotate(retire_after=900)  # as by another worker
+    rotated = ring.signing_key("RS256")
+    assert rotated.get("kid") != signing.get("kid")
+    assert ring.public_key(signing.get("kid")) is public  # still published, still the same object
