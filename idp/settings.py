@@ -398,13 +398,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     given = _from_toml(env["YIHAO_CONFIG"]) if env.get("YIHAO_CONFIG") else {}
     given.update({o.env: env[o.env] for o in OPTIONS if o.env in env})
     merged: dict[str, str] = {o.env: o.default for o in OPTIONS} | given
-    if "YIHAO_DATABASE_URL" not in given and "YIHAO_VAR_DIR" in given:  # the embedded database moves with its folder
-        merged["YIHAO_DATABASE_URL"] = f"sqlite:///{Path(given['YIHAO_VAR_DIR'].strip()) / 'yihao.db'}"
     values: dict[str, Any] = {}
     for option in OPTIONS:
         raw = merged[option.env].strip()
         parser = _PARSERS.get(option.attr)
         values[option.attr] = parser(option.env, raw) if parser else raw
+    if "YIHAO_DATABASE_URL" not in given and "YIHAO_VAR_DIR" in given:  # the embedded database moves with its folder
+        values["database_url"] = f"sqlite:///{values['var_dir'] / 'yihao.db'}"
     settings = Settings(**values)
     if settings.session_max_ttl < settings.session_idle_ttl:
         raise ConfigError("YIHAO_SESSION_MAX_TTL", "must not be shorter than YIHAO_SESSION_IDLE_TTL")
