@@ -85,6 +85,7 @@ class Core:
     # True when the store is this process's memory and the database a local SQLite file: nothing the
     # core reads or writes waits on the network (see idp.endpoints.sync)
     local_io: bool = field(init=False)
+    checkpointer: db.Checkpointer | None = None  # SQLite: the write-ahead log is copied back off the request path
 
     def close(self) -> None:
         self.federation.close()
@@ -92,6 +93,8 @@ class Core:
             self.audit.close()  # queued audit rows reach the database before the engine goes
         self.fetcher.close()
         self.store.close()
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.engine.dispose()
 
 
@@ -99,6 +102,7 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
     """Wire the parts; `migrate` upgrades the schema first (the embedded default does)."""
     master = load_master_key(settings)
     engine = db.make_engine(settings.database_url, pool_size=max(5, settings.threads))
+    checkpointer = db.Checkpointer.attach(engine)  # before the first connection: each gets its backstop
     if migrate:
         db.upgrade(engine, audit_chain_key=chain_key(master))
     store = store or open_store(settings.redis_url, settings.redis_prefix)
@@ -151,7 +155,7 @@ def build_core(settings: Settings, *, store: EphemeralStore | None = None, migra
                 audit=audit, dpop=DPoP(store, master.derive("dpop-nonce"), max_age=settings.dpop_proof_max_age,
                                        require_nonce=settings.dpop_nonce), devices=devices, federation=federation,
                 factors=SecondFactors(Totp(engine, store, master), Passkeys(engine, store, settings.issuer)),
-                client_keys=client_keys, fetcher=fetcher)
+                client_keys=client_keys, fetcher=fetcher, checkpointer=checkpointer)
     core.local_io = isinstance(store, MemoryStore) and engine.dialect.name == "sqlite"
     core.verification = server.verification = Verification(core)
     core.enterprises = server.enterprises = Enterprises(core)
