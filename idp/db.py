@@ -115,7 +115,7 @@ class Checkpointer:
     @classmethod
     def attach(cls, engine: Engine, interval: float = 0.2) -> Checkpointer | None:
         """Start checkpointing a file database in the background; None for PostgreSQL and in-memory SQLite."""
-        database = make_url(str(engine.url)).database
+        database = engine.url.database
         if engine.dialect.name != "sqlite" or not database or database == ":memory:":
             return None
         if engine.pool.checkedin() or engine.pool.checkedout():
