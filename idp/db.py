@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import namedtuple
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from sqlalchemy import Engine, Executable, Row, create_engine, event, inspect
+from sqlalchemy import ColumnElement, Connection, Dialect, Engine, Executable, Row, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
@@ -79,6 +80,76 @@ class Reads:
     def _first(self, statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
         with self._engine.connect() as connection:
             return connection.execute(statement, params).first()
+
+
+class DriverStatement:
+    """A hot statement compiled once per dialect and sent with `Connection.exec_driver_sql`.
+
+    On SQLAlchemy's compiled path each execution builds a parameter dict per row and runs every
+    column type's bind processor through several layers; for the few statements that run on every
+    token (the audit chain's batch INSERT, a refresh token's rotation) that cost more than the
+    database's own work. Here the SQL text, the parameter order and the types' processors for the
+    dialect are resolved once, and each value goes through the same processor, so what is stored is
+    what the compiled path would store. Returned rows go through the columns' result processors.
+    Execution still goes through the Connection: errors are wrapped and disconnects detected as
+    for any statement, inside the caller's transaction.
+    """
+
+    def __init__(self, statement: Executable, *, columns: Sequence[str] = (),
+                 returns: Sequence[ColumnElement[Any]] = ()) -> None:
+        self.statement = statement
+        self.returns = tuple(returns)  # what RETURNING gives, in order
+        self._columns = list(columns)  # an INSERT's columns, in the order its rows are given
+        self._dialects: dict[tuple[str, str], _Compiled] = {}
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        key = (dialect.name, dialect.driver)
+        found = self._dialects.get(key)
+        if found is None:
+            found = self._dialects[key] = _Compiled(self.statement, self._columns, self.returns, dialect)
+        return found
+
+    def execute(self, connection: Connection, params: Mapping[str, Any]) -> Any:
+        """Run once; the first returned row (a named tuple) or None."""
+        compiled = self._compiled(connection.dialect)
+        result = connection.exec_driver_sql(compiled.sql, compiled.params(params))
+        if not compiled.returns:
+            result.close()
+            return None
+        raw = result.fetchone()
+        result.close()
+        return None if raw is None else compiled.row(raw)
+
+    def execute_many(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Run once per row, as one executemany (nothing for no rows)."""
+        compiled = self._compiled(connection.dialect)
+        params = [compiled.params(row) for row in rows]
+        if params:
+            connection.exec_driver_sql(compiled.sql, params).close()
+
+
+class _Compiled:
+    def __init__(self, statement: Executable, columns: list[str], returns: tuple[ColumnElement[Any], ...],
+                 dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=columns or None)  # type: ignore[attr-defined]
+        if compiled.insert_prefetch or compiled.update_prefetch or any(b.expanding for b in compiled.binds.values()):
+            raise ValueError("a driver statement takes every value as given: no defaults, no expanding lists")
+        self.sql: str = compiled.string
+        names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
+        processors = {name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names}
+        order = [(name, processors[name]) for name in names]
+        if compiled.positional:
+            self.params: Callable[[Mapping[str, Any]], Any] = lambda row: tuple(
+                value(row[name]) if value is not None else row[name] for name, value in order)
+        else:  # named: keyed as the SQL text spells them
+            spelled = [(compiled.escaped_bind_names.get(name, name), name, value) for name, value in order]
+            self.params = lambda row: {key: value(row[name]) if value is not None else row[name]
+                                       for key, name, value in spelled}
+        self.returns = bool(returns)
+        shape = namedtuple("Row", [column.key for column in returns])  # type: ignore[misc]
+        convert = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in returns]
+        self.row: Callable[[Sequence[Any]], Any] = lambda raw: shape._make(
+            value if process is None else process(value) for process, value in zip(convert, raw))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

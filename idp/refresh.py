@@ -22,6 +22,7 @@ from sqlalchemy import Engine, and_, bindparam, exists, insert, select, update
 
 from idp import events
 from idp.crypto import digest, random_token
+from idp.db import DriverStatement
 from idp.models import RefreshToken
 from idp.models._base import aware, new_id, utcnow
 from idp.sessions import Sessions
@@ -32,15 +33,17 @@ T = RefreshToken.__table__
 _R = T.alias("sibling")  # the same family's other tokens, inside a statement on T
 
 # The hot statements are built once: building one per call (and its cache key) cost several times its
-# execution. Values travel as bind parameters.
-_INSERT = insert(T)
-_SPEND = update(T).where(
+# execution. Values travel as bind parameters. The two of every rotation are compiled once per dialect
+# and skip SQLAlchemy's per-execution parameter and row processing (see `DriverStatement`).
+_COLUMNS = [column.key for column in T.c]
+_ADD = DriverStatement(insert(T), columns=_COLUMNS)
+_SPEND = DriverStatement(update(T).where(
     T.c.token_digest == bindparam("p_digest"), T.c.client_id == bindparam("p_client"), T.c.consumed_at.is_(None),
     T.c.revoked_at.is_(None), T.c.expires_at > bindparam("p_now"), T.c.family_expires_at > bindparam("p_now"),
     ~exists().where(_R.c.family_id == T.c.family_id, _R.c.revoked_at.is_not(None)),
     # a grace sibling is dead once its twin was used: two live branches are theft
     ~exists().where(_R.c.parent_id == T.c.parent_id, _R.c.id != T.c.id, _R.c.consumed_at.is_not(None)),
-).values(consumed_at=bindparam("p_now")).returning(*T.c)
+).values(consumed_at=bindparam("p_now")).returning(*T.c), returns=list(T.c))
 _BY_DIGEST = select(T).where(T.c.token_digest == bindparam("p_digest"))
 _FAMILY_REVOKED = select(exists().where(T.c.family_id == bindparam("p_family"), T.c.revoked_at.is_not(None)))
 
@@ -89,7 +92,7 @@ class RefreshTokens:
         now = utcnow()
         token = random_token(32)
         with self._engine.begin() as conn:
-            conn.execute(_INSERT, dict(
+            _ADD.execute(conn, dict(
                 id=new_id(), token_digest=digest(token), family_id=auth.grant_id, parent_id=None,
                 client_id=client_id, account_id=auth.account_id, scope=scope, audience=" ".join(resources) or None,
                 sid=auth.sid or None, offline=offline, auth=_auth_json(auth), issued_at=now,
@@ -108,7 +111,7 @@ class RefreshTokens:
         winner under concurrency) and one INSERT; everything unusual takes the slow path."""
         now = utcnow()
         with self._engine.begin() as conn:
-            row = conn.execute(_SPEND, {"p_digest": digest(token), "p_client": client_id, "p_now": now}).first()
+            row = _SPEND.execute(conn, {"p_digest": digest(token), "p_client": client_id, "p_now": now})
             if row is not None:
                 family = _family(row)
                 check(family)
@@ -146,7 +149,7 @@ class RefreshTokens:
 
     def _successor(self, conn: Any, row: Any, now: datetime) -> str:
         successor = random_token(32)
-        conn.execute(_INSERT, dict(
+        _ADD.execute(conn, dict(
             id=new_id(), token_digest=digest(successor), family_id=row.family_id, parent_id=row.id,
             client_id=row.client_id, account_id=row.account_id, scope=row.scope, audience=row.audience,
             sid=row.sid, offline=row.offline, auth=row.auth, issued_at=now,

@@ -5,14 +5,18 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, MetaData, String, Table, bindparam, func, insert,
+                        select, update)
 
 from idp import events
 from idp.core import build_core
-from idp.db import Checkpointer, make_engine
+from idp.db import Checkpointer, DriverStatement, make_engine
+from idp.models._base import aware
 from tests.conftest import Backend, make_settings
 from tests.idp.conftest import Person, Provider, RpFactory
 from tests.rp import tokens_after_login
@@ -73,3 +77,57 @@ def test_the_checkpointer_is_for_sqlite_files_only_and_must_come_before_the_firs
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_postgresql_has_no_checkpointer(provider: Provider) -> None:
     assert provider.core.checkpointer is None
+
+
+def _probe_table() -> Table:
+    return Table("driver_statement_probe", MetaData(), Column("id", String(8), primary_key=True),
+                 Column("at", DateTime(timezone=True), nullable=False), Column("until", DateTime(timezone=True)),
+                 Column("doc", JSON, nullable=False), Column("flag", Boolean, nullable=False),
+                 Column("n", BigInteger, nullable=False), Column("note", String(64)),
+                 Column("made", String(8), default=lambda: "made"))
+
+
+def test_a_driver_statement_stores_and_returns_what_the_compiled_path_does(provider: Provider) -> None:
+    """The hot statements (audit rows, refresh rotation) skip SQLAlchemy's per-execution processing:
+    the stored bytes and the returned values must still be the compiled path's, on both backends."""
+    table = _probe_table()
+    engine = provider.core.engine
+    table.create(engine)
+    try:
+        at = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=timezone.utc)
+        row = {"at": at, "until": None, "doc": {"acr": "loa/2", "名": ["a", 1, None]}, "flag": True, "n": 2**40,
+               "note": "it's 100%", "made": "given"}
+        columns = ["id", *row]
+        with engine.begin() as connection:
+            connection.execute(insert(table), [{"id": "compiled", **row}])
+            DriverStatement(insert(table), columns=columns).execute_many(
+                connection, [{"id": "driver", **row}, {"id": "driver2", **row, "flag": False, "until": at}])
+        with engine.connect() as connection:
+            raw = {r[0]: r[1:] for r in connection.exec_driver_sql(
+                "SELECT id, at, until, doc, flag, n, note, made FROM driver_statement_probe")}
+            read = {r.id: r._asdict() for r in connection.execute(select(table))}
+        assert raw["driver"] == raw["compiled"]  # the database holds the same bytes
+        assert read["driver"] | {"id": "compiled"} == read["compiled"]
+        assert read["driver2"]["flag"] is False and read["driver2"]["until"] is not None
+
+        spend = DriverStatement(update(table).where(table.c.id == bindparam("p_id"), table.c.n > bindparam("p_n"))
+                                .values(note=bindparam("p_note"), until=bindparam("p_until"))
+                                .returning(*table.c), returns=list(table.c))
+        with engine.begin() as connection:
+            returned = spend.execute(connection, {"p_id": "driver", "p_n": 5, "p_note": "spent", "p_until": at})
+            missing = spend.execute(connection, {"p_id": "nobody", "p_n": 5, "p_note": "x", "p_until": at})
+        with engine.connect() as connection:
+            expected = connection.execute(select(table).where(table.c.id == "driver")).one()._asdict()
+        assert missing is None
+        assert returned._asdict() == expected
+        assert returned.doc == row["doc"] and returned.flag is True and returned.note == "spent"
+        assert aware(returned.until) == at
+
+        with pytest.raises(ValueError, match="no defaults"), engine.begin() as connection:
+            # a value the compiled path would make up (a column default) is refused, and nothing is written
+            DriverStatement(insert(table), columns=["id", "at", "doc", "flag", "n"]).execute_many(
+                connection, [{"id": "defaulted", "at": at, "doc": {}, "flag": False, "n": 1}])
+        with engine.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(table)).scalar() == 3
+    finally:
+        table.drop(engine)
