@@ -31,7 +31,7 @@ CHAIN_LOCK = 7460618  # pg_advisory_xact_lock key of the chain's head (migration
 FIELDS = ("seq", "at", "event", "outcome", "actor", "subject", "client_id", "address", "request_id", "details")
 _COLUMNS = [getattr(AuditEvent, name) for name in FIELDS] + [AuditEvent.prev_hash, AuditEvent.row_hash]
 # Every token writes a row: the batch INSERT skips SQLAlchemy's per-row parameter building
-_INSERT = DriverStatement(AuditEvent.__table__.insert(), columns=[*FIELDS, "prev_hash", "row_hash"])  # type: ignore[attr-defined]
+_INSERT = DriverStatement(AuditEvent.__table__.insert(), columns=[c.key for c in _COLUMNS])  # type: ignore[attr-defined]
 
 
 def chain_key(master: MasterKey) -> bytes:

@@ -113,10 +113,7 @@ class DriverStatement:
         """Run once; the first returned row (a named tuple) or None."""
         compiled = self._compiled(connection.dialect)
         result = connection.exec_driver_sql(compiled.sql, compiled.params(params))
-        if not compiled.returns:
-            result.close()
-            return None
-        raw = result.fetchone()
+        raw = result.fetchone() if compiled.returns else None
         result.close()
         return None if raw is None else compiled.row(raw)
 
@@ -136,8 +133,7 @@ class _Compiled:
             raise ValueError("a driver statement takes every value as given: no defaults, no expanding lists")
         self.sql: str = compiled.string
         names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
-        processors = {name: compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names}
-        order = [(name, processors[name]) for name in names]
+        order = [(name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names]
         if compiled.positional:
             self.params: Callable[[Mapping[str, Any]], Any] = lambda row: tuple(
                 value(row[name]) if value is not None else row[name] for name, value in order)

@@ -35,8 +35,7 @@ _R = T.alias("sibling")  # the same family's other tokens, inside a statement on
 # The hot statements are built once: building one per call (and its cache key) cost several times its
 # execution. Values travel as bind parameters. The two of every rotation are compiled once per dialect
 # and skip SQLAlchemy's per-execution parameter and row processing (see `DriverStatement`).
-_COLUMNS = [column.key for column in T.c]
-_ADD = DriverStatement(insert(T), columns=_COLUMNS)
+_ADD = DriverStatement(insert(T), columns=[column.key for column in T.c])
 _SPEND = DriverStatement(update(T).where(
     T.c.token_digest == bindparam("p_digest"), T.c.client_id == bindparam("p_client"), T.c.consumed_at.is_(None),
     T.c.revoked_at.is_(None), T.c.expires_at > bindparam("p_now"), T.c.family_expires_at > bindparam("p_now"),
