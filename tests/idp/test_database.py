@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from sqlalchemy import (JSON, BigInteger, Boolean, Column, DateTime, MetaData, String, Table, bindparam, func, insert,
                         select, update)
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from idp import events
 from idp.core import build_core
@@ -129,5 +130,69 @@ def test_a_driver_statement_stores_and_returns_what_the_compiled_path_does(provi
                 connection, [{"id": "defaulted", "at": at, "doc": {}, "flag": False, "n": 1}])
         with engine.connect() as connection:
             assert connection.execute(select(func.count()).select_from(table)).scalar() == 3
+    finally:
+        table.drop(engine)
+
+
+def test_a_driver_statement_fails_and_commits_as_any_statement_does(provider: Provider) -> None:
+    """It runs on the connection's own cursor: its errors arrive wrapped as SQLAlchemy's, its work is
+    part of the caller's transaction (rolled back whole on failure), and on a connection with no
+    transaction yet it begins one, so the caller's commit() keeps what it wrote."""
+    table = _probe_table()
+    engine = provider.core.engine
+    table.create(engine)
+    add = DriverStatement(insert(table), columns=["id", "at", "doc", "flag", "n", "made"])
+    at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+
+    def row(key: str) -> dict[str, object]:
+        return {"id": key, "at": at, "doc": {}, "flag": False, "n": 1, "made": "given"}
+
+    def stored() -> list[str]:
+        with engine.connect() as connection:
+            return sorted(connection.execute(select(table.c.id)).scalars())
+
+    try:
+        with engine.connect() as connection:
+            assert add.execute(connection, row("kept")) is None
+            connection.commit()
+        assert stored() == ["kept"]
+
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            add.execute(connection, row("undone"))
+            add.execute(connection, row("kept"))  # the primary key is taken
+        assert stored() == ["kept"]  # the transaction's first row went with it
+
+        with engine.connect() as connection:
+            with pytest.raises(IntegrityError):
+                add.execute(connection, row("kept"))
+            connection.rollback()
+            add.execute(connection, row("after"))  # the connection is still good
+            connection.commit()
+        assert stored() == ["after", "kept"]
+    finally:
+        table.drop(engine)
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)  # SQLite has no server to drop connections
+def test_a_driver_statement_on_a_dropped_connection_invalidates_it_as_any_statement_does(provider: Provider) -> None:
+    table = _probe_table()
+    engine = provider.core.engine
+    table.create(engine)
+    add = DriverStatement(insert(table), columns=["id", "at", "doc", "flag", "n", "made"])
+    at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+    try:
+        events.flush()
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+            with psycopg.connect(provider.backend.database_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            with pytest.raises(DBAPIError) as failed:
+                add.execute(connection, {"id": "lost", "at": at, "doc": {}, "flag": False, "n": 1, "made": "given"})
+            assert failed.value.connection_invalidated  # the pool replaces it, as for any statement
+        with engine.begin() as connection:  # a new connection from the pool
+            add.execute(connection, {"id": "found", "at": at, "doc": {}, "flag": False, "n": 1, "made": "given"})
+        with engine.connect() as connection:
+            assert list(connection.execute(select(table.c.id)).scalars()) == ["found"]
     finally:
         table.drop(engine)
