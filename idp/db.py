@@ -29,16 +29,22 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        # as many pooled connections as threads, so none is opened (and set up) per request
+        # as many pooled connections as threads, so none is opened (and set up) per request; the one
+        # returned last is handed out next (LIFO), so a request finds its connection's page cache warm:
+        # SQLite drops a connection's cache whenever another connection has written since its last use,
+        # and first-in-first-out handed every request the connection that had waited longest
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=_Pool,
-                               pool_size=pool_size, max_overflow=pool_size)
+                               pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No pool_pre_ping: it costs a round trip on every checkout. A connection that died (database
     # restart, failover) fails its next statement before anything is written; SQLAlchemy then sees
     # the disconnect and replaces every pooled connection; reads (`Reads`) retry once, so only
     # writes under way at the restart fail. pool_recycle keeps connections younger than idle timeouts.
-    return create_engine(url, poolclass=_Pool, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    # LIFO here too: the busy connections stay few and warm (server-side prepared statements, caches),
+    # and the idle ones age out through pool_recycle.
+    return create_engine(url, poolclass=_Pool, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+                         pool_use_lifo=True)
 
 
 class _Pool(QueuePool):

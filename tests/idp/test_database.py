@@ -196,3 +196,20 @@ def test_a_driver_statement_on_a_dropped_connection_invalidates_it_as_any_statem
             assert list(connection.execute(select(table.c.id)).scalars()) == ["found"]
     finally:
         table.drop(engine)
+
+
+def test_the_pool_hands_out_the_connection_returned_last(provider: Provider) -> None:
+    """A request takes the connection the one before it gave back, while others wait idle: on SQLite a
+    connection's page cache is dropped whenever another connection has written since its last use,
+    so taking them in turn made every request read its pages again."""
+    engine = provider.core.engine
+    events.flush()
+    with engine.connect() as first, engine.connect() as second:  # two connections in the pool
+        first.exec_driver_sql("SELECT 1")
+        second.exec_driver_sql("SELECT 1")
+    used = set()
+    for _ in range(5):
+        with engine.begin() as connection:
+            connection.exec_driver_sql("SELECT 1")
+            used.add(id(connection.connection.dbapi_connection))
+    assert len(used) == 1
