@@ -41,8 +41,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     # restart, failover) fails its next statement before anything is written; SQLAlchemy then sees
     # the disconnect and replaces every pooled connection; reads (`Reads`) retry once, so only
     # writes under way at the restart fail. pool_recycle keeps connections younger than idle timeouts.
-    # LIFO here too: the busy connections stay few and warm (server-side prepared statements, caches),
-    # and the idle ones age out through pool_recycle.
+    # LIFO here too: the busy connections stay few and warm (server-side prepared statements, caches);
+    # one left idle at the bottom is replaced when next handed out if it is older than pool_recycle.
     return create_engine(url, poolclass=_Pool, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
                          pool_use_lifo=True)
 
