@@ -3,9 +3,9 @@
 A refresh grant spends one token (UPDATE … RETURNING) and inserts its successor; every token writes an
 audit row. Those statements run as `idp.db.DriverStatement`s: compiled once per dialect, their values
 converted by the column types' own processors, a single execution sent on the connection's own cursor
-(no result object), a batch with `exec_driver_sql`. The baseline runs the
-very same statement objects through `Connection.execute`, SQLAlchemy's compiled path, in the same
-process, alternated round by round so both see the same machine.
+(no result object), a batch with `exec_driver_sql`. The baseline runs the very same statement objects
+through `Connection.execute`, SQLAlchemy's compiled path, in the same process, alternated round by round
+so both see the same machine.
 
 Per backend (SQLite file; PostgreSQL + Redis when reachable), on a core built as `yihao serve` builds it:
 

@@ -89,7 +89,7 @@ class Reads:
 
 
 class DriverStatement:
-    """A hot statement compiled once per dialect and sent with `Connection.exec_driver_sql`.
+    """A hot statement compiled once per dialect and handed to the driver as it is.
 
     On SQLAlchemy's compiled path each execution builds a parameter dict per row and runs every
     column type's bind processor through several layers; for the few statements that run on every
