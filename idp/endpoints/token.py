@@ -112,6 +112,17 @@ def _client_keys(core: Core, client_id: str | None) -> tuple[Key, ...]:
 
 def _throttled(handle: Callable[[Core, OAuthRequest], OAuthResponse], core: Core, oauth: OAuthRequest,
                client_id: str | None) -> OAuthResponse:
+    """`handle`, with the lock consulted only when client authentication fails.
+
+    A client credential cannot be guessed (a 256-bit secret, a private key, a certificate), so a lock
+    has nothing to protect from a caller who proves one: it sheds the load of failing callers. Such a
+    caller is therefore never refused, and one misconfigured application behind a shared egress address
+    cannot lock out its neighbours there. A request that succeeds costs no look at the store; one that
+    fails while locked is refused, uncounted, as before. Fetches a failing caller could cause (a
+    client's key set) are bounded by their own cache and refetch interval."""
+    status, body, headers = handle(core, oauth)
+    if status != 401 and not (isinstance(body, dict) and body.get("error") == "invalid_client"):
+        return status, body, headers
     keys = _client_keys(core, client_id)
     verdict = core.throttle.check(keys)
     if not verdict.allowed:
@@ -119,9 +130,7 @@ def _throttled(handle: Callable[[Core, OAuthRequest], OAuthResponse], core: Core
         # (RFC 8628 §3.5). Nothing in it depends on whether the client exists.
         description = f"too many failed client authentications; retry after {verdict.retry_after} seconds"
         return 429, {"error": "slow_down", "error_description": description}, [("Retry-After", str(verdict.retry_after))]
-    status, body, headers = handle(core, oauth)
-    if status == 401 or (isinstance(body, dict) and body.get("error") == "invalid_client"):
-        core.throttle.failure(keys)
+    core.throttle.failure(keys)
     return status, body, headers
 
 

@@ -132,23 +132,37 @@ def test_failed_client_authentication_is_throttled_at_the_token_endpoint(make_rp
     first, second = another_worker(**SMALL), another_worker(**SMALL)
     rp = make_rp()
     assert [_token(http, first, rp.client_id, "wrong").status_code for _ in range(2)] == [401, 401]
-    locked = _token(http, second, rp.client_id, rp.client_secret)
+    locked = _token(http, second, rp.client_id, "wrong")  # the lock is shared by every worker
     assert locked.status_code == 429 and locked.headers["retry-after"] == "1"
     assert locked.json() == {"error": "slow_down",
                              "error_description": "too many failed client authentications; retry after 1 seconds"}
     time.sleep(1.1)
-    assert _token(http, second, rp.client_id, rp.client_secret).json()["error"] == "invalid_grant"  # authenticated
+    assert _token(http, second, rp.client_id, "wrong").status_code == 401  # the lock ended; checked again
 
 
-def test_a_client_locked_at_one_address_still_works_from_another(make_rp: RpFactory, http: httpx.Client,
+def test_a_lock_never_refuses_a_client_that_authenticates(make_rp: RpFactory, http: httpx.Client,
+                                                          another_worker: WorkerFactory) -> None:
+    # the whole address is locked (one misconfigured application behind a shared egress), yet the
+    # clients that prove their credentials there go on working, and each failure is still refused
+    worker = another_worker(**(SMALL | {"throttle_lock": 30, "throttle_lock_max": 60, "throttle_address_failures": 2}))
+    misconfigured, neighbour = make_rp(), make_rp()
+    assert [_token(http, worker, misconfigured.client_id, "wrong").status_code for _ in range(2)] == [401, 401]
+    assert _token(http, worker, misconfigured.client_id, "wrong").status_code == 429
+    assert _token(http, worker, neighbour.client_id, "wrong").status_code == 429  # the address is locked
+    for rp in (misconfigured, neighbour):
+        assert _token(http, worker, rp.client_id, rp.client_secret).json()["error"] == "invalid_grant"  # authenticated
+    assert _token(http, worker, misconfigured.client_id, "wrong").status_code == 429  # and still locked
+
+
+def test_a_client_locked_at_one_address_is_not_locked_at_another(make_rp: RpFactory, http: httpx.Client,
                                                                  another_worker: WorkerFactory) -> None:
     worker = another_worker(**SMALL)
     rp = make_rp()
     for _ in range(2):
         _token(http, worker, rp.client_id, "wrong")
-    assert _token(http, worker, rp.client_id, rp.client_secret).status_code == 429
+    assert _token(http, worker, rp.client_id, "wrong").status_code == 429
     with httpx.Client(transport=httpx.HTTPTransport(local_address=_address())) as elsewhere:
-        assert _token(elsewhere, worker, rp.client_id, rp.client_secret).json()["error"] == "invalid_grant"
+        assert _token(elsewhere, worker, rp.client_id, "wrong").status_code == 401
 
 
 def test_the_throttle_api_counts_locks_and_forgets(provider: Provider) -> None:
