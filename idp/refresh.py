@@ -36,8 +36,11 @@ _R = T.alias("sibling")  # the same family's other tokens, inside a statement on
 # execution. Values travel as bind parameters. The two of every rotation are compiled once per dialect
 # and skip SQLAlchemy's per-execution parameter and row processing (see `DriverStatement`).
 _ADD = DriverStatement(insert(T), columns=[column.key for column in T.c])
+# The token is found by its digest alone. Its client is compared once the row is back: with the client
+# in the WHERE clause, PostgreSQL, on a table whose statistics are not yet current, seeked the client's
+# index and filtered every token of the client (one relying party holds most of them) on each rotation.
 _SPEND = DriverStatement(update(T).where(
-    T.c.token_digest == bindparam("p_digest"), T.c.client_id == bindparam("p_client"), T.c.consumed_at.is_(None),
+    T.c.token_digest == bindparam("p_digest"), T.c.consumed_at.is_(None),
     T.c.revoked_at.is_(None), T.c.expires_at > bindparam("p_now"), T.c.family_expires_at > bindparam("p_now"),
     ~exists().where(_R.c.family_id == T.c.family_id, _R.c.revoked_at.is_not(None)),
     # a grace sibling is dead once its twin was used: two live branches are theft
@@ -49,6 +52,9 @@ _FAMILY_REVOKED = select(exists().where(T.c.family_id == bindparam("p_family"), 
 
 class RefreshRejected(Exception):
     """The presented refresh token cannot be used; the message is safe to show the client."""
+
+
+INVALID = "the refresh token is invalid, expired or revoked"
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,9 @@ class RefreshTokens:
         winner under concurrency) and one INSERT; everything unusual takes the slow path."""
         now = utcnow()
         with self._engine.begin() as conn:
-            row = _SPEND.execute(conn, {"p_digest": digest(token), "p_client": client_id, "p_now": now})
+            row = _SPEND.execute(conn, {"p_digest": digest(token), "p_now": now})
+            if row is not None and row.client_id != client_id:
+                raise RefreshRejected(INVALID)  # leaving the block rolls the spend back
             if row is not None:
                 family = _family(row)
                 check(family)
@@ -134,11 +142,11 @@ class RefreshTokens:
         grace (a sibling), reuse, or an ended session."""
         row = conn.execute(_BY_DIGEST, {"p_digest": digest(token)}).first()
         if row is None or row.client_id != client_id:
-            raise RefreshRejected("the refresh token is invalid, expired or revoked")
+            raise RefreshRejected(INVALID)
         family = _family(row)
         revoked = conn.execute(_FAMILY_REVOKED, {"p_family": row.family_id}).scalar()
         if revoked or family.expires_at <= now:
-            raise RefreshRejected("the refresh token is invalid, expired or revoked")
+            raise RefreshRejected(INVALID)
         if not family.offline and not self._sessions.alive(family.sid):
             return "session ended", row, family
         if not self._within_grace(conn, row, now):
