@@ -310,17 +310,30 @@ class ClientRegistry:
         self._cache: dict[str, tuple[float, RegisteredClient | None]] = {}
         self._version: bytes | None = None
         self._checked_at = 0.0
+        self._stale_before = 0.0  # entries read before this are stale: the version changed since
+        self._reading: set[str] = set()  # client ids being read again right now
         self._lock = threading.Lock()
 
     def get(self, client_id: str) -> RegisteredClient | None:
+        """The client, from this worker's cache while it is current.
+
+        A stale entry (older than `max_age`, or read before the store's version last changed) is read
+        again by one caller; callers meanwhile get the entry in hand, as they would have for the up
+        to one second a version change takes to be seen. Every request of a worker names the same
+        few clients, so without this an entry's expiry sent all of them to the database at once."""
         if not client_id or len(client_id) > 64:
             return None
         self._check_version()
         hit = self._cache.get(client_id)
         now = time.monotonic()
-        if hit and now - hit[0] < self._max_age:
+        if hit is not None and ((now - hit[0] < self._max_age and hit[0] >= self._stale_before)
+                                or client_id in self._reading):
             return hit[1]
-        row = bridge.offload(self._read, client_id)  # SQL: on the thread pool if this runs on the event loop
+        self._reading.add(client_id)
+        try:
+            row = bridge.offload(self._read, client_id)  # SQL: on the thread pool if this runs on the event loop
+        finally:
+            self._reading.discard(client_id)
         client = _registered(row) if row else None
         with self._lock:
             if len(self._cache) > 10_000:
@@ -346,7 +359,7 @@ class ClientRegistry:
         version = self._store.get(VERSION_KEY)
         if version != self._version:
             with self._lock:
-                self._cache.clear()
+                self._stale_before = now
                 self._version = version
 
     def create(self, *, name: str, redirect_uris: list[str], public: bool = False, client_id: str | None = None,

@@ -66,6 +66,7 @@ class KeyRing:
         self._snapshot = _Snapshot()
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._reloading = False  # a caller is reloading: others keep the snapshot in hand meanwhile
 
     # -- reading ---------------------------------------------------------------------------
     def signing_key(self, alg: str) -> jwk.JWK:
@@ -94,7 +95,10 @@ class KeyRing:
         now = time.monotonic()
         snapshot = self._snapshot
         if now - snapshot.loaded_at > self._max_age:
-            return self._reload()
+            # The age limit is a backstop (a rotation is announced through the store's version), so
+            # while one caller reloads, the others sign with the snapshot in hand instead of every
+            # request of the worker queueing for the same reload.
+            return snapshot if self._reloading else self._reload()
         if now - self._checked_at > 1.0:
             self._checked_at = now
             if self._store.get(VERSION_KEY) != snapshot.version:
@@ -103,7 +107,11 @@ class KeyRing:
 
     def _reload(self) -> _Snapshot:
         # SQL under a lock: on the thread pool if this runs on the event loop (see idp.bridge)
-        return bridge.offload(self._reload_now, time.monotonic())
+        self._reloading = True
+        try:
+            return bridge.offload(self._reload_now, time.monotonic())
+        finally:
+            self._reloading = False
 
     def _reload_now(self, asked_at: float) -> _Snapshot:
         with self._lock:
