@@ -317,17 +317,18 @@ class ClientRegistry:
     def get(self, client_id: str) -> RegisteredClient | None:
         """The client, from this worker's cache while it is current.
 
-        A stale entry (older than `max_age`, or read before the store's version last changed) is read
-        again by one caller; callers meanwhile get the entry in hand, as they would have for the up
-        to one second a version change takes to be seen. Every request of a worker names the same
-        few clients, so without this an entry's expiry sent all of them to the database at once."""
+        An entry older than `max_age` is read again by one caller while the others get the entry in
+        hand: the age is only a backstop, and every request of a worker names the same few clients,
+        so without this an entry's expiry sent all of them to the database at once. An entry read
+        before the store's version last changed (a client was changed) is never served: every
+        caller reads again."""
         if not client_id or len(client_id) > 64:
             return None
         self._check_version()
         hit = self._cache.get(client_id)
         now = time.monotonic()
-        if hit is not None and ((now - hit[0] < self._max_age and hit[0] >= self._stale_before)
-                                or client_id in self._reading):
+        if hit is not None and hit[0] >= self._stale_before and (now - hit[0] < self._max_age
+                                                                 or client_id in self._reading):
             return hit[1]
         self._reading.add(client_id)
         try:
@@ -340,6 +341,11 @@ class ClientRegistry:
                 self._cache.clear()
             self._cache[client_id] = (now, client)
         return client
+
+    def held(self, client_id: str | None) -> bool:
+        """True when this worker holds the client (of any age): looking it up costs no read."""
+        hit = self._cache.get(client_id) if client_id else None
+        return hit is not None and hit[1] is not None
 
     def _read(self, client_id: str) -> Client | None:
         with self._sessions() as session:
@@ -359,7 +365,8 @@ class ClientRegistry:
         version = self._store.get(VERSION_KEY)
         if version != self._version:
             with self._lock:
-                self._stale_before = now
+                # taken after the answer: a read begun while it was on its way may predate the change
+                self._stale_before = time.monotonic()
                 self._version = version
 
     def create(self, *, name: str, redirect_uris: list[str], public: bool = False, client_id: str | None = None,
@@ -440,6 +447,7 @@ class ClientRegistry:
         self._store.incr(VERSION_KEY, ttl=10 * 365 * 86400)
         with self._lock:
             self._cache.clear()
+            self._stale_before = time.monotonic()  # a read begun before the change is not kept as current
 
 
 def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], public: bool = False, first_party: bool = False,

@@ -97,8 +97,9 @@ class KeyRing:
         if now - snapshot.loaded_at > self._max_age:
             # The age limit is a backstop (a rotation is announced through the store's version), so
             # while one caller reloads, the others sign with the snapshot in hand instead of every
-            # request of the worker queueing for the same reload.
-            return snapshot if self._reloading else self._reload()
+            # request of the worker queueing for the same reload. A snapshot never loaded (a new
+            # worker, or one this worker emptied after changing the keys) holds no keys: they wait.
+            return snapshot if self._reloading and snapshot.loaded_at else self._reload()
         if now - self._checked_at > 1.0:
             self._checked_at = now
             if self._store.get(VERSION_KEY) != snapshot.version:

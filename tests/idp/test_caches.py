@@ -70,6 +70,27 @@ def test_a_client_changed_by_another_worker_is_read_again_within_a_second(provid
     assert this_worker.get(client.client_id).name == "after"
 
 
+def test_a_client_deleted_by_another_worker_is_gone_within_a_second(provider: Provider) -> None:
+    core = provider.core
+    client, _ = core.clients.create(name="doomed", redirect_uris=["https://rp.example.gov.cn/cb"])
+    this_worker = ClientRegistry(core.engine, core.store)
+    assert this_worker.get(client.client_id) is not None
+    assert core.clients.delete(client.client_id)
+    time.sleep(1.1)
+    assert this_worker.get(client.client_id) is None
+
+
+def test_after_a_key_change_no_request_signs_before_the_keys_are_loaded_again(provider: Provider) -> None:
+    # the worker that changes the keys empties its snapshot: nobody may be served that empty set
+    core = provider.core
+    ring = KeyRing(core.engine, core.master, core.store, max_age=0.0)
+    ring.signing_key("ES256")
+    ring.rotate(retire_after=900)
+    kids = {key.get("kid") for key in _at_once(lambda: ring.signing_key("ES256"))}
+    assert len(kids) == 1 and kids != {None}
+    assert ring.jwks_json() != b'{"keys":[]}'
+
+
 def test_a_stale_key_set_is_reloaded_by_one_request_while_the_others_sign_with_the_keys_in_hand(
         provider: Provider) -> None:
     core = provider.core
