@@ -81,7 +81,9 @@ def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuth
         except BadRequest as exc:
             if exc.status == 401:
                 where = sync.place(core.local_io, local=True, store_only=True)  # counters only
-                await sync.run(where, core.throttle.failure, core.throttle.keys("client"))
+                refused = await sync.run(where, _failed, core, core.throttle.keys("client"))
+                if refused is not None:
+                    return _respond(*refused)
                 return oauth_error("invalid_client", exc.description, 401, {"WWW-Authenticate": 'Basic realm="yihao"'})
             return exc.response()
         oauth = OAuthRequest("POST", core.settings.issuer + request.url.path, request.headers, (), items)
@@ -110,28 +112,49 @@ def _client_keys(core: Core, client_id: str | None) -> tuple[Key, ...]:
     return core.throttle.keys("client", account=f"{client_id} {address}" if client_id else None)
 
 
+def _locked(core: Core, keys: tuple[Key, ...]) -> OAuthResponse | None:
+    """429 when the caller's client (at this address) or address is locked, else None."""
+    verdict = core.throttle.check(keys)
+    if verdict.allowed:
+        return None
+    # RFC 6585 §4: 429 with Retry-After; `slow_down` is the registered error for "ask less often"
+    # (RFC 8628 §3.5). Nothing in it depends on whether the client exists.
+    description = f"too many failed client authentications; retry after {verdict.retry_after} seconds"
+    return 429, {"error": "slow_down", "error_description": description}, [("Retry-After", str(verdict.retry_after))]
+
+
+def _failed(core: Core, keys: tuple[Key, ...]) -> OAuthResponse | None:
+    """After a failed client authentication: 429 while locked (the attempt is not counted), else the
+    failure is counted and None."""
+    refused = _locked(core, keys)
+    if refused is None:
+        core.throttle.failure(keys)
+    return refused
+
+
 def _throttled(handle: Callable[[Core, OAuthRequest], OAuthResponse], core: Core, oauth: OAuthRequest,
                client_id: str | None) -> OAuthResponse:
-    """`handle`, with the lock consulted only when client authentication fails.
+    """`handle`, with the lock in the way of failing callers only.
 
     A client credential cannot be guessed (a 256-bit secret, a private key, a certificate), so a lock
-    has nothing to protect from a caller who proves one: it sheds the load of failing callers. Such a
-    caller is therefore never refused, and one misconfigured application behind a shared egress address
-    cannot lock out its neighbours there. A request that succeeds costs no look at the store; one that
-    fails while locked is refused, uncounted, as before. Fetches a failing caller could cause (a
-    client's key set) are bounded by their own cache and refetch interval."""
+    has nothing to protect from a caller who proves one, and such a caller is never refused: one
+    misconfigured application behind a shared egress address cannot lock out its neighbours there.
+    For a client this worker holds, authenticating costs less than looking at the lock, so a request
+    that succeeds costs no look at the store; a failure is then refused with 429 while locked
+    (uncounted) and counted otherwise. A client this worker does not hold costs a database read to
+    look up, so a locked caller naming one (random client ids from a locked address) is refused
+    first, before that read. Fetches a failing caller could cause (a client's key set) are bounded by
+    their own cache and refetch interval."""
+    keys: tuple[Key, ...] | None = None
+    if not core.clients.held(client_id):
+        keys = _client_keys(core, client_id)
+        refused = _locked(core, keys)
+        if refused is not None:
+            return refused
     status, body, headers = handle(core, oauth)
     if status != 401 and not (isinstance(body, dict) and body.get("error") == "invalid_client"):
         return status, body, headers
-    keys = _client_keys(core, client_id)
-    verdict = core.throttle.check(keys)
-    if not verdict.allowed:
-        # RFC 6585 §4: 429 with Retry-After; `slow_down` is the registered error for "ask less often"
-        # (RFC 8628 §3.5). Nothing in it depends on whether the client exists.
-        description = f"too many failed client authentications; retry after {verdict.retry_after} seconds"
-        return 429, {"error": "slow_down", "error_description": description}, [("Retry-After", str(verdict.retry_after))]
-    core.throttle.failure(keys)
-    return status, body, headers
+    return _failed(core, keys or _client_keys(core, client_id)) or (status, body, headers)
 
 
 def _guarded(handle: Callable[[Core, OAuthRequest], OAuthResponse]) -> Callable[[Core, OAuthRequest], OAuthResponse]:

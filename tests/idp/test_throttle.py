@@ -143,15 +143,19 @@ def test_failed_client_authentication_is_throttled_at_the_token_endpoint(make_rp
 def test_a_lock_never_refuses_a_client_that_authenticates(make_rp: RpFactory, http: httpx.Client,
                                                           another_worker: WorkerFactory) -> None:
     # the whole address is locked (one misconfigured application behind a shared egress), yet the
-    # clients that prove their credentials there go on working, and each failure is still refused
+    # clients that prove their credentials there go on working (once the worker holds them), and
+    # each failure is still refused
     worker = another_worker(**(SMALL | {"throttle_lock": 30, "throttle_lock_max": 60, "throttle_address_failures": 2}))
     misconfigured, neighbour = make_rp(), make_rp()
+    assert _token(http, worker, neighbour.client_id, neighbour.client_secret).json()["error"] == "invalid_grant"
     assert [_token(http, worker, misconfigured.client_id, "wrong").status_code for _ in range(2)] == [401, 401]
     assert _token(http, worker, misconfigured.client_id, "wrong").status_code == 429
     assert _token(http, worker, neighbour.client_id, "wrong").status_code == 429  # the address is locked
     for rp in (misconfigured, neighbour):
         assert _token(http, worker, rp.client_id, rp.client_secret).json()["error"] == "invalid_grant"  # authenticated
     assert _token(http, worker, misconfigured.client_id, "wrong").status_code == 429  # and still locked
+    # a client id the worker does not hold would cost a database read: a locked address is refused first
+    assert _token(http, worker, uuid.uuid4().hex, "guess").status_code == 429
 
 
 def test_a_client_locked_at_one_address_is_not_locked_at_another(make_rp: RpFactory, http: httpx.Client,
