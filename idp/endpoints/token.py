@@ -137,13 +137,13 @@ def _throttled(handle: Callable[[Core, OAuthRequest], OAuthResponse], core: Core
     """`handle`, with the lock in the way of failing callers only.
 
     A client credential cannot be guessed (a 256-bit secret, a private key, a certificate), so a lock
-    has nothing to protect from a caller who proves one, and such a caller is never refused: one
-    misconfigured application behind a shared egress address cannot lock out its neighbours there.
-    For a client this worker holds, authenticating costs less than looking at the lock, so a request
-    that succeeds costs no look at the store; a failure is then refused with 429 while locked
-    (uncounted) and counted otherwise. A client this worker does not hold costs a database read to
-    look up, so a locked caller naming one (random client ids from a locked address) is refused
-    first, before that read. Fetches a failing caller could cause (a client's key set) are bounded by
+    has nothing to protect from a caller who proves one. For a client this worker holds,
+    authenticating costs less than looking at the lock, so it comes first: a request that succeeds
+    costs no look at the store and is not refused (one misconfigured application behind a shared
+    egress address cannot lock out its neighbours there), and a failure is refused with 429 while
+    locked (uncounted) and counted otherwise. A client this worker does not hold costs a database read
+    to look up, so for one the lock comes first (random client ids from a locked address are refused
+    before that read; a real client cold in this worker waits for the lock, as every client once did). Fetches a failing caller could cause (a client's key set) are bounded by
     their own cache and refetch interval."""
     keys: tuple[Key, ...] | None = None
     if not core.clients.held(client_id):
