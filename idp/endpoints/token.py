@@ -143,18 +143,27 @@ def _throttled(handle: Callable[[Core, OAuthRequest], OAuthResponse], core: Core
     egress address cannot lock out its neighbours there), and a failure is refused with 429 while
     locked (uncounted) and counted otherwise. A client this worker does not hold costs a database read
     to look up, so for one the lock comes first (random client ids from a locked address are refused
-    before that read; a real client cold in this worker waits for the lock, as every client once did). Fetches a failing caller could cause (a client's key set) are bounded by
-    their own cache and refetch interval."""
-    keys: tuple[Key, ...] | None = None
-    if not core.clients.held(client_id):
-        keys = _client_keys(core, client_id)
-        refused = _locked(core, keys)
-        if refused is not None:
-            return refused
+    before that read; a real client cold in this worker waits for the lock, as every client once did).
+    Fetches a failing caller could cause (a client's key set) are bounded by their own cache and
+    refetch interval."""
+    if core.clients.held(client_id):
+        status, body, headers = handle(core, oauth)
+        if _authenticated(status, body):
+            return status, body, headers
+        return _failed(core, _client_keys(core, client_id)) or (status, body, headers)
+    keys = _client_keys(core, client_id)
+    refused = _locked(core, keys)
+    if refused is not None:
+        return refused
     status, body, headers = handle(core, oauth)
-    if status != 401 and not (isinstance(body, dict) and body.get("error") == "invalid_client"):
-        return status, body, headers
-    return _failed(core, keys or _client_keys(core, client_id)) or (status, body, headers)
+    if not _authenticated(status, body):
+        core.throttle.failure(keys)  # the lock was looked at just now
+    return status, body, headers
+
+
+def _authenticated(status: int, body: Any) -> bool:
+    """Whether the client authenticated (the request may still have failed for another reason)."""
+    return status != 401 and not (isinstance(body, dict) and body.get("error") == "invalid_client")
 
 
 def _guarded(handle: Callable[[Core, OAuthRequest], OAuthResponse]) -> Callable[[Core, OAuthRequest], OAuthResponse]:
