@@ -12,7 +12,9 @@ Every flow is a new browser (an empty cookie jar, a new connection), so every fl
 
 Configurations: SQLite + in-process store (one worker only: the in-process store cannot be shared),
 PostgreSQL + Redis with one and with two workers. Each run gets a fresh database, Redis prefix and
-server process. The floor is the argon2id verify rate of one core at the configured parameters.
+server process. The floor is the argon2id verify rate of one core at the configured parameters, measured
+between runs (the machine's speed can drift by a tenth over the minutes a benchmark takes): each run is
+compared with the higher of the floors measured just before and just after it.
 
 Also measured: login timing for an unknown username versus a wrong password (no enumeration by
 timing), and the Redis memory taken per SSO session at 100,000 sessions.
@@ -339,14 +341,29 @@ def session_memory(count: int) -> dict[str, float]:
         raw.close()
 
 
-def run_config(config: Config, runs: int, seconds: float, timing_samples: int) -> dict[str, Any]:
+def bracketing_floor(seconds: float, cpu: int, label: str) -> float:
+    """One floor measurement between runs (no server is running then)."""
+    busy = wait_for_quiet(QUIET_WAIT_SECONDS)
+    if busy:
+        out(f"   WARNING floor {label}: {busy}")
+    floor, _params = argon2_floor(seconds, cpu)
+    return floor
+
+
+def run_config(config: Config, runs: int, seconds: float, timing_samples: int,
+               floor_seconds: float, floor_cpu: int) -> dict[str, Any]:
+    """`runs` runs of one configuration. The floor is measured before the first run and after each
+    one: a run is compared with the higher of the two floors around it (the stricter bar), so the
+    machine's speed drifting over the minutes a benchmark takes does not land in its ratio."""
     server_cpus, loadgen_cpus, where = placement(config.workers)
     users = USERS_PER_WORKER * config.workers
     out(f"\n== {config.label}, {config.workers} worker(s), {users} virtual users; {where}")
     if config.backend == "sqlite":
         out("   (SQLite + in-process store: one worker only — the in-process store cannot be shared between workers)")
     rates: list[float] = []
+    floors: list[float] = []
     timing: tuple[float, float, int] | None = None
+    before = bracketing_floor(floor_seconds, floor_cpu, "before run 1")
     for run in range(1, runs + 1):
         busy = wait_for_quiet(QUIET_WAIT_SECONDS)
         if busy:
@@ -367,7 +384,9 @@ def run_config(config: Config, runs: int, seconds: float, timing_samples: int) -
                     timing = event_loop_run(login_timing(server, timing_samples))
         finally:
             server.stop()
+        after = bracketing_floor(floor_seconds, floor_cpu, f"after run {run}")
         rates.append(result.rate)
+        floors.append(max(before, after))
         lat = sorted(result.latencies)
         p50 = statistics.median(lat) * 1000 if lat else float("nan")
         p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))] * 1000 if lat else float("nan")
@@ -376,11 +395,15 @@ def run_config(config: Config, runs: int, seconds: float, timing_samples: int) -
         per_flow = f"{cpu.server / result.rate * 1000:.1f} ms" if result.rate else "n/a"
         out(f"   run {run}: {result.rate:7.2f} flows/s  ({result.flows} flows in {result.seconds:.0f} s, "
             f"{nfail} failures; flow latency p50 {p50:.0f} ms, p95 {p95:.0f} ms; server CPU per flow {per_flow})")
+        out(f"          floor around this run: {floors[-1]:.1f} argon2id verifies/s on CPU {floor_cpu} (before {before:.1f}, "
+            f"after {after:.1f}; the higher is the bar); ratio {result.rate / floors[-1]:.2f}")
         out(f"          {cpu.describe(config.workers)}; load generator = {cpu.loadgen:.0%} of one core (process_time / wall)"
             + (f"  [NOISY: {cpu.other:.2f} cores used by other processes]" if cpu.other > NOISE_CORES else ""))
         for reason, n in sorted(result.failures.items(), key=lambda kv: -kv[1])[:10]:
             out(f"      FAILURE x{n}: {reason}")
-    return {"config": config, "rates": rates, "median": statistics.median(rates), "timing": timing}
+        before = after
+    return {"config": config, "rates": rates, "median": statistics.median(rates), "timing": timing,
+            "floor": statistics.median(floors), "ratio": statistics.median(r / f for r, f in zip(rates, floors))}
 
 
 def main() -> int:
@@ -415,13 +438,11 @@ def main() -> int:
         f"{USERS_PER_WORKER} virtual users per worker; threads per worker {defaults.threads}")
 
     floor_cpu = CPUS[0]
-    busy = wait_for_quiet(QUIET_WAIT_SECONDS)
-    if busy:
-        out(f"WARNING floor: {busy}")
     floor_seconds = 3.0 if args.quick else 5.0
-    floor, params = argon2_floor(floor_seconds, floor_cpu)
-    out(f"floor (start): {floor:.1f} argon2id verifies/s on CPU {floor_cpu}, one thread, {1000 / floor:.1f} ms each "
-        f"(m={params['m_kib']} KiB, t={params['t']}, p={params['p']} — the configured defaults)")
+    out(f"floor: argon2id verifies/s on CPU {floor_cpu}, one thread, {floor_seconds:.0f} s each "
+        f"(m={defaults.argon2_memory_kib} KiB, t={defaults.argon2_time_cost}, p={defaults.argon2_parallelism} — "
+        f"the configured defaults), measured before the first run of each configuration and after every run; "
+        f"each run's ratio is against the higher of the two floors around it")
 
     configs = []
     if args.only in (None, "sqlite"):
@@ -433,16 +454,12 @@ def main() -> int:
     memory: dict[str, float] | None = None
     try:
         for config in configs:
-            results.append(run_config(config, args.runs, args.seconds, args.timing_samples))
+            results.append(run_config(config, args.runs, args.seconds, args.timing_samples, floor_seconds, floor_cpu))
         if not args.skip_memory:
             out(f"\n== Redis memory per SSO session ({args.sessions:,} sessions via idp.sessions.Sessions.create)")
             memory = session_memory(args.sessions)
     finally:
         _kill_all_groups()
-    floor_end, _params = argon2_floor(floor_seconds, floor_cpu)
-    out(f"\nfloor (end): {floor_end:.1f} argon2id verifies/s on CPU {floor_cpu}; the table uses the higher of the two "
-        f"({max(floor, floor_end):.1f}/s), the stricter bar")
-    floor = max(floor, floor_end)
 
     # -- the table --------------------------------------------------------------------------------
     out("\n== Summary")
@@ -454,7 +471,7 @@ def main() -> int:
     for r in results:
         c: Config = r["config"]
         runs_text = ", ".join(f"{x:.1f}" for x in r["rates"])
-        ratio = r["median"] / floor
+        floor, ratio = r["floor"], r["ratio"]
         if c.workers == 1:
             one_worker[c.backend] = r["median"]
             verdict = f"1 worker >= 0.80 x floor: {'PASS' if ratio >= 0.80 else 'FAIL'} ({ratio:.2f})"
@@ -470,6 +487,8 @@ def main() -> int:
         out("note: with 2 workers the server uses both cores and the load generator shares them "
             "(see 'load generator CPU' per run); with 1 worker the server has CPU 0 and the load generator CPU 1.")
     out("note: the SQLite + in-process store configuration runs one worker only (the store is process-private).")
+    out("note: floor = the median of the runs' bars (each the higher of the floors measured just before and just "
+        "after the run); ratio-to-floor = the median of the runs' own ratios to their bars.")
 
     for r in results:
         if r["timing"] is not None:
