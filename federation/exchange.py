@@ -14,7 +14,6 @@ another client: the account comes from the sealed reference the token carries, n
 from __future__ import annotations
 
 import base64
-import json
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from idp.authn.acr import AcrValues
 from idp.crypto import digest
 from idp.store.ephemeral import EphemeralStore
 from idp.tokens import TokenIssuer, audience
+from idp.untrusted import parse_json
 
 if TYPE_CHECKING:
     from federation import Federation
@@ -52,7 +52,7 @@ def _unverified_issuer(token: str) -> str:
     """`iss` read before verification, only to choose whose keys verify the token."""
     try:
         payload = token.split(".")[1]
-        value = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        value = parse_json(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (IndexError, ValueError):
         raise InvalidGrantError("the token is not a JWT") from None
     issuer = value.get("iss") if isinstance(value, dict) else None

@@ -8,12 +8,12 @@ the same trust policy and linking rules as an ID token's.
 """
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from federation.remote import UpstreamError, UpstreamInputError, fetch
+from idp.untrusted import parse_json
 
 if TYPE_CHECKING:
     from federation.upstream import UpstreamConfig
@@ -89,7 +89,7 @@ def userinfo(http: httpx.Client, upstream: UpstreamConfig, token: dict[str, Any]
     if status != 200:
         raise UpstreamError("upstream_invalid_response", f"the userinfo endpoint answered {status}")
     try:
-        document = json.loads(body)
+        document = parse_json(body)
     except ValueError:
         document = None
     if not isinstance(document, dict):

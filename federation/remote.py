@@ -1,13 +1,13 @@
 """Calls to an upstream provider: the errors people see, the URL rule, and bounded fetches with a timeout."""
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from idp.settings import is_loopback_host
+from idp.untrusted import parse_json
 
 MAX_BYTES = 256 * 1024  # a discovery document, key set or userinfo answer larger than this is not one
 
@@ -39,7 +39,7 @@ def fetch_json(http: httpx.Client, url: str, *, method: str = "GET", **kwargs: A
     """A JSON body of at most MAX_BYTES from `url`; UpstreamError on anything else, timeouts included."""
     status, body = fetch(http, url, method=method, **kwargs)
     try:
-        value = json.loads(body)
+        value = parse_json(body)
     except ValueError:
         raise UpstreamError("upstream_unavailable", f"{url} answered {status} without JSON") from None
     if status >= 500 or not isinstance(value, dict):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +26,7 @@ from idp.pki import sm2
 from idp.pki.sm2issue import private_scalar
 from idp.pki.signatures import key_algorithm
 from idp.pki.truststore import certificate_der, fingerprint
+from idp.untrusted import parse_json
 
 PROTOCOL_VERSION = 1
 MAX_PIN_TRIES = 5
@@ -103,7 +103,7 @@ class Agent:
         if request.method == "OPTIONS":
             return self._cors(request, 204, None)
         try:
-            asked = json.loads(await request.body())
+            asked = parse_json(await request.body())
             entry = next(e for e in self.entries if e.id == asked["id"])
             data, pin = str(asked["data"]), str(asked["pin"])
         except (ValueError, KeyError, TypeError, StopIteration):

@@ -23,8 +23,8 @@ from idp.oauth.flow import Flow
 from idp.routes import routes
 from idp.settings import Settings
 
-MACHINE_PREFIXES = ("/token", "/par", "/device_authorization", "/userinfo", "/register", "/jwks", "/.well-known", "/healthz",
-                    "/readyz", "/metrics")
+MACHINE_PREFIXES = ("/token", "/par", "/device_authorization", "/introspect", "/revoke", "/userinfo", "/register", "/jwks",
+                    "/.well-known", "/healthz", "/readyz", "/metrics")
 
 
 def _error(request: Request, status: int, error: str, description: str,

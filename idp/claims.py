@@ -11,7 +11,6 @@ administrator allowed to receive it).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
@@ -20,6 +19,7 @@ from idp import verified_claims
 from idp.authn.acr import DEFAULT as DEFAULT_ACR, AcrRequest, AcrValues
 from idp.clients import RegisteredClient
 from idp.tokens import Authentication
+from idp.untrusted import parse_json
 
 SCOPE_CLAIMS = {
     "profile": ("name", "given_name", "family_name", "preferred_username", "locale", "updated_at"),
@@ -59,8 +59,8 @@ def parse(raw: str | None) -> ClaimsRequest:
     if len(raw) > MAX_LENGTH:
         raise ClaimsError(f"claims must be at most {MAX_LENGTH} characters")
     try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
+        value = parse_json(raw)
+    except ValueError:
         raise ClaimsError("claims is not valid JSON") from None
     if not isinstance(value, dict):
         raise ClaimsError("claims must be a JSON object")

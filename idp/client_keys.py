@@ -19,6 +19,7 @@ from joserfc.jwk import Key, KeySet
 
 from idp.crypto import digest
 from idp.fetch import Fetcher, FetchError
+from idp.untrusted import parse_json
 
 if TYPE_CHECKING:
     from idp.clients import RegisteredClient
@@ -46,13 +47,13 @@ def parse_jwks(value: Any) -> KeySet:
         raise ValueError("must hold public keys only")
     try:
         return KeySet.import_key_set(value)
-    except (JoseError, ValueError, TypeError, KeyError) as exc:
+    except (JoseError, ValueError, TypeError, KeyError, RecursionError) as exc:
         raise ValueError(f"holds a key that cannot be read ({exc})") from None
 
 
 @functools.lru_cache(maxsize=512)
 def _parsed(text: str) -> KeySet:
-    return parse_jwks(json.loads(text))
+    return parse_jwks(parse_json(text))
 
 
 def _pick(keys: KeySet, kid: str | None, alg: str) -> Key | None:
@@ -124,7 +125,7 @@ class ClientKeys:
             raise NoKey(remembered.decode())
         try:
             body = self._fetcher.get(uri, "application/jwk-set+json, application/json")
-            text = json.dumps(json.loads(body), separators=(",", ":"), sort_keys=True)
+            text = json.dumps(parse_json(body), separators=(",", ":"), sort_keys=True)
             _parsed(text)
         except (FetchError, ValueError) as exc:  # ValueError: bad JSON or not a set of public keys
             why = (f"the client's jwks_uri {exc}" if isinstance(exc, FetchError)

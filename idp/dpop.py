@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import math
 import time
 import warnings
@@ -28,6 +27,7 @@ from joserfc.jwk import JWKRegistry
 
 from idp.crypto import b64u, b64u_decode, digest, equal
 from idp.store.ephemeral import EphemeralStore
+from idp.untrusted import parse_json
 
 # RFC 9449 §5.1: asymmetric algorithms only; advertised as dpop_signing_alg_values_supported
 ALGS = ("ES256", "RS256", "PS256", "EdDSA")
@@ -147,7 +147,7 @@ class DPoP:
         if not proof or len(proof) > MAX_PROOF or proof.count(".") != 2:
             raise DPoPError("the DPoP proof is not a compact JWS")
         try:
-            protected = json.loads(b64u_decode(proof.split(".", 1)[0]))
+            protected = parse_json(b64u_decode(proof.split(".", 1)[0]))
         except ValueError:
             raise DPoPError("the DPoP proof header is not valid JSON") from None
         if not isinstance(protected, dict):
@@ -167,7 +167,7 @@ class DPoP:
         try:
             key = JWKRegistry.import_key(jwk)
             verified = jws.deserialize_compact(proof, key, registry=REGISTRIES[alg])
-            claims = json.loads(verified.payload)
+            claims = parse_json(verified.payload)
         except (JoseError, ValueError, TypeError):
             raise DPoPError("the DPoP proof signature does not verify") from None
         if not isinstance(claims, dict):

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from jwcrypto import jwk
 
+from idp.untrusted import parse_json
+
 _HALF_HASH = {"RS256": hashlib.sha256, "ES256": hashlib.sha256, "PS256": hashlib.sha256, "EdDSA": hashlib.sha512}
 _SHA256 = hashes.SHA256()
 _ECDSA = ec.ECDSA(_SHA256)
@@ -113,7 +115,7 @@ def sign(claims: dict[str, Any], key: jwk.JWK, typ: str = "JWT") -> str:
 def header(token: str) -> dict[str, Any]:
     try:
         first = token.split(".", 1)[0]
-        value = json.loads(_unb64(first))
+        value = parse_json(_unb64(first))
     except (ValueError, UnicodeDecodeError):
         raise InvalidJws("the token is not a compact JWS") from None
     if not isinstance(value, dict):
@@ -142,7 +144,7 @@ def verify(token: str, find_key: Callable[[str], jwk.JWK | None], algorithms: tu
         if not token.isascii():
             raise ValueError("not base64url")
         _prepare(key).verify_raw(f"{head}.{payload}".encode("ascii"), _unb64(signature))
-        claims = json.loads(_unb64(payload))
+        claims = parse_json(_unb64(payload))
     except (InvalidSignature, ValueError, TypeError, binascii.Error):
         raise InvalidJws("the token signature does not verify") from None
     if not isinstance(claims, dict):

@@ -8,7 +8,6 @@ worker. The relying party id is the issuer's host and the origin the issuer's or
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +26,7 @@ from idp.crypto import random_token
 from idp.models import WebAuthnCredential
 from idp.models._base import utcnow
 from idp.store.ephemeral import EphemeralStore, put_json, take_json
+from idp.untrusted import parse_json
 
 CEREMONY_TTL = 300  # seconds; the browser's own timeout hint is 120 s
 MAX_RESPONSE = 16_384  # characters of a credential JSON we are willing to parse
@@ -100,7 +100,7 @@ class Passkeys:
                     credential=response, expected_challenge=base64url_to_bytes(pending["c"]),
                     expected_rp_id=self.rp_id, expected_origin=self.origin)
                 ok = len(self.list(account_id)) < MAX_CREDENTIALS
-            except (WebAuthnException, ValueError, KeyError, TypeError):
+            except (WebAuthnException, ValueError, KeyError, TypeError, RecursionError):
                 ok = False
             if ok:
                 ok = self._insert(account_id, verified, _transports(response), name)
@@ -141,7 +141,7 @@ class Passkeys:
 
     def _verify(self, account_id: str, pending: dict[str, Any], response: str) -> PasskeyUse | None:
         try:
-            credential_id = str(json.loads(response)["id"])
+            credential_id = str(parse_json(response)["id"])
         except (ValueError, KeyError, TypeError):
             return None
         with self._engine.connect() as connection:
@@ -155,7 +155,7 @@ class Passkeys:
                 credential=response, expected_challenge=base64url_to_bytes(pending["c"]), expected_rp_id=self.rp_id,
                 expected_origin=self.origin, credential_public_key=row[0], credential_current_sign_count=row[1],
                 require_user_verification=bool(pending["uv"]))
-        except (WebAuthnException, ValueError, KeyError, TypeError):
+        except (WebAuthnException, ValueError, KeyError, TypeError, RecursionError):
             return None
         with self._engine.begin() as connection:
             # WebAuthn §7.2 step 21: the counter only moves forward; a racing clone loses here
@@ -202,7 +202,7 @@ class Passkeys:
 
 def _transports(response: str) -> list[str]:
     try:
-        given = json.loads(response).get("response", {}).get("transports", [])
+        given = parse_json(response).get("response", {}).get("transports", [])
     except (ValueError, AttributeError):
         return []
     known = {t.value for t in AuthenticatorTransport}

@@ -1,7 +1,6 @@
 """The client registration endpoint (RFC 7591 §3) and client configuration endpoint (RFC 7592 §2)."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -9,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from idp.registration import service
+from idp.untrusted import parse_json
 
 NOT_JSON = object()
 
@@ -19,7 +19,7 @@ async def _json(request: Request) -> Any:
     if ctype != "application/json":
         return NOT_JSON
     try:
-        return json.loads(await request.body())
+        return parse_json(await request.body())
     except (ValueError, UnicodeDecodeError):
         return NOT_JSON
 

@@ -21,6 +21,7 @@ from idp.crypto import digest, random_token
 from idp.fetch import FetchError
 from idp.oauth.assertion import LEEWAY, audience_ok, numeric
 from idp.store.ephemeral import get_json, put_json, take_json
+from idp.untrusted import parse_json
 
 if TYPE_CHECKING:
     from idp.core import Core
@@ -109,7 +110,7 @@ class RequestObjects:
         try:
             unverified = jws.extract_compact(request.encode("ascii"))
             header = unverified.headers()
-        except (JoseError, ValueError, UnicodeEncodeError):
+        except (JoseError, ValueError, UnicodeEncodeError, RecursionError):
             raise RequestRejected("invalid_request_object", "request is not a signed JWT") from None
         alg = header.get("alg")
         registered = client.request_object_signing_alg
@@ -130,7 +131,7 @@ class RequestObjects:
         if not request.endswith("."):
             raise RequestRejected("invalid_request_object", "an unsigned request object has no signature")
         try:
-            claims = json.loads(payload)
+            claims = parse_json(payload)
         except ValueError:
             claims = None
         if not isinstance(claims, dict):

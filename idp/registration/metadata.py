@@ -10,7 +10,6 @@ adding rules, e.g.::
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -18,6 +17,7 @@ from idp.client_keys import ASYMMETRIC_ALGS, HMAC_ALGS, REQUEST_OBJECT_ALGS, par
 from idp.clients import (APPLICATION_TYPES, AUTH_METHODS, GRANT_TYPES, ID_TOKEN_ALGS, SUPPORTED_SCOPES,
                          ClientInputError, validate_logout_uri, validate_redirect_uri, validate_request_uri)
 from idp.egress import Egress, EgressError
+from idp.untrusted import parse_json
 
 INVALID_METADATA = "invalid_client_metadata"
 INVALID_REDIRECT = "invalid_redirect_uri"
@@ -220,7 +220,7 @@ def sector_lists_redirect_uris(got: Metadata, policy: Policy) -> None:
     if not uri:
         return
     try:
-        listed = json.loads(policy.egress.fetch("sector_identifier_uri", uri, max_bytes=SECTOR_MAX_BYTES,
+        listed = parse_json(policy.egress.fetch("sector_identifier_uri", uri, max_bytes=SECTOR_MAX_BYTES,
                                                 timeout=SECTOR_TIMEOUT))
     except EgressError as exc:
         raise RegistrationError(INVALID_METADATA, str(exc)) from None

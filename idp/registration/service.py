@@ -4,7 +4,6 @@ Each function returns (status, JSON body or None, headers) for the handler to se
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from idp import events
@@ -14,6 +13,7 @@ from idp.crypto import digest, equal, random_token
 from idp.egress import Egress
 from idp.registration import iat
 from idp.registration.metadata import INVALID_METADATA, INVALID_REDIRECT, RULES, Policy, RegistrationError, keywords, parse
+from idp.untrusted import parse_json
 
 Reply = tuple[int, dict[str, Any] | None, dict[str, str]]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -40,7 +40,7 @@ def describe(core: Core, client: RegisteredClient) -> dict[str, Any]:
     for name, rule in RULES.items():
         value = getattr(client, rule.keyword(name) or "", None)
         if name == "jwks" and value is not None:  # kept as JSON text in the cached client
-            value = json.loads(value)
+            value = parse_json(value)
         if value is not None and value != ():
             out[name] = list(value) if isinstance(value, tuple) else value
     out["response_types"] = list(client.response_types)

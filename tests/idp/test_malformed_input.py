@@ -302,3 +302,33 @@ def test_query_encoded_authorization_errors_are_url_encoded(provider: Provider, 
                        "state": state})
     params = callback_params(browser.get(rp.metadata["authorization_endpoint"] + "?" + query))
     assert params["state"] == state and "evil" not in params
+
+
+# -- JSON nested too deeply for the parser --------------------------------------------------------
+
+DEEP_JSON = b"[" * 6000 + b"]" * 6000  # deeper than the standard parser's recursion limit
+DEEP_JWT = base64.urlsafe_b64encode(DEEP_JSON).rstrip(b"=").decode() + ".e30.AA"
+
+
+def test_a_token_with_a_deeply_nested_header_is_refused_by_the_machine_endpoints(http: httpx.Client,
+                                                                                 make_rp: RpFactory) -> None:
+    confidential, public = make_rp(), make_rp(public=True)
+    assert confidential.client_secret is not None
+    secret = basic(f"{confidential.client_id}:{confidential.client_secret}".encode())
+    introspected = http.post("/introspect", data={"token": DEEP_JWT}, headers=secret)
+    assert introspected.status_code == 200 and introspected.json() == {"active": False}
+    revoked = http.post("/revoke", data={"token": DEEP_JWT, "client_id": public.client_id})
+    assert revoked.status_code == 200
+    userinfo = http.get("/userinfo", headers={"Authorization": f"Bearer {DEEP_JWT}"})
+    assert userinfo.status_code == 401 and "invalid_token" in userinfo.headers["www-authenticate"]
+    proof = http.post("/token", data={"grant_type": "client_credentials"}, headers=secret | {"DPoP": DEEP_JWT})
+    assert oauth_error(proof, 400)["error"] == "invalid_dpop_proof"
+
+
+def test_an_id_token_hint_with_a_deeply_nested_header_gets_a_page_not_a_500(http: httpx.Client,
+                                                                           make_rp: RpFactory) -> None:
+    rp = make_rp()
+    authorize = http.get(rp.authorization(id_token_hint=DEEP_JWT).url)
+    assert authorize.status_code < 500 and "Traceback" not in authorize.text
+    logout = http.get("/logout", params={"id_token_hint": DEEP_JWT})
+    assert logout.status_code == 200 and "Traceback" not in logout.text  # the confirmation page

@@ -200,7 +200,7 @@ def test_bad_metadata_is_refused_with_its_error_and_no_client_is_written(
 
 def test_a_body_that_is_not_a_json_object_is_refused(open_at: str) -> None:
     for content, ctype in ((b"client_name=x", "application/x-www-form-urlencoded"), (b"[1]", "application/json"),
-                           (b"{", "application/json")):
+                           (b"{", "application/json"), (b"[" * 6000 + b"]" * 6000, "application/json")):
         response = httpx.post(open_at + "/register", content=content, headers={"Content-Type": ctype})
         assert response.status_code == 400
         assert response.json() == {"error": "invalid_client_metadata", "error_description":
