@@ -113,6 +113,11 @@ class Accounts:
             self._cached[account_id] = (profile, mark, now)
         return profile
 
+    def active(self, account_id: str) -> bool:
+        """Whether the account exists and may sign in (a disabled account gets no more tokens)."""
+        profile = self.current(account_id, self._store.get(changed_key(account_id)))
+        return profile is not None and profile.status == "active"
+
     def changed(self, account_id: str) -> None:
         """Call after a change to the account is committed: every worker's copy of it is read again."""
         self._store.put(changed_key(account_id), random_token(9).encode(), ttl=PROFILE_CACHE_SECONDS * 2)

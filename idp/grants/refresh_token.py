@@ -40,6 +40,8 @@ class RefreshTokenGrant(grants.BaseGrant, grants.TokenEndpointMixin):
                 raise InvalidScopeError("the requested scope exceeds the scope originally granted")
             chosen["scope"] = " ".join(asked or original)
             chosen["audience"] = token_audience(client, family.resources, form.get("resource"))
+            if not self.server.accounts.active(family.account_id):  # disabled since the login: no more tokens
+                raise InvalidGrantError("the end-user's account is not active")
             acting_for = family.auth.acting_for
             if acting_for and self.server.enterprises.mandate(family.account_id, acting_for) is None:
                 # the mandate ended (period over, or withdrawn): no more tokens that act for the enterprise

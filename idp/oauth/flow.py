@@ -162,11 +162,12 @@ class Flow(SecondFactorSteps):
         session = self.core.sessions.load(req.session_handle)
         if acr.essential and not acr.met_by(self.acr.strongest) and (session is None or not acr.met_by(session.acr)):
             raise AuthorizationError(*UNMET_ACR)  # no login could meet it: do not make the person try
-        needs_login = (session is None or "login" in prompts
+        # select_account (OIDC Core §3.1.2.1): the login page is where a person picks the account to use
+        needs_login = (session is None or "login" in prompts or "select_account" in prompts
                        or (max_age is not None and time.time() - session.auth_time > int(max_age))
                        or (hint_sub is not None and hint_sub != self.core.issuer.subject(client, session.account_id)))
         profile = self.core.accounts.get(session.account_id) if session is not None and not needs_login else None
-        if needs_login or profile is None:
+        if needs_login or profile is None or profile.status != "active":  # a disabled account's session signs in nowhere
             if "none" in prompts:
                 raise AuthorizationError("login_required", "the end-user is not logged in" if session is None
                                          else "the end-user must authenticate again")
