@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idp.interaction.login import EXPIRED, interaction_locale, interaction_record, read_form
+from idp.interaction.login import EXPIRED, interaction_locale, interaction_record, read_form, session_still_here
 from idp.interaction.pages import render
 from idp.interaction.web import outcome_response, page_locale
 from idp.tokens import Authentication
@@ -34,7 +34,7 @@ def _choose(request: Request, form: dict[str, str] | None) -> Response:
     if form is None or not flow.check_csrf(record, form.get("csrf_token")):
         return page(request, uid, record, "login.csrf", status=403) if record["s"] == "enterprise" else \
             outcome_response(request, EXPIRED, page_locale(request))
-    if record["s"] != "enterprise":
+    if record["s"] != "enterprise" or not session_still_here(request, (record.get("u") or {}).get("s")):
         return outcome_response(request, EXPIRED, page_locale(request))
     outcome = flow.choose_enterprise(uid, record, form.get("enterprise") or None)
     return outcome_response(request, outcome, interaction_locale(request, record))

@@ -214,10 +214,8 @@ def second_factor(request: Request, uid: str, record: dict[str, Any], form: dict
     core = request.app.state.core
     pending = record["m"]
     account_id = pending["a"]
-    if "s" in pending:  # a step-up: only while the session it raises is this browser's, and alive
-        session = core.sessions.load(request.cookies.get(core.sessions.cookie))
-        if session is None or session.sid != pending["s"]:
-            return outcome_response(request, EXPIRED, interaction_locale(request, record))
+    if "s" in pending and not session_still_here(request, pending["s"]):  # a step-up of a session since ended
+        return outcome_response(request, EXPIRED, interaction_locale(request, record))
     verified = _guarded(request, uid, record, core.throttle.keys("mfa", account=account_id),
                         lambda: _verify_factor(core, account_id, form), reason="second_factor", subject=account_id)
     if isinstance(verified, Response):
@@ -245,8 +243,22 @@ def _verify_factor(core: Core, account_id: str, form: dict[str, str]) -> tuple[i
     return None
 
 
+def session_still_here(request: Request, sid: str | None) -> bool:
+    """Whether the SSO session `sid` that a pending step continues is still this browser's and alive.
+
+    A step after the login (consent, the choice of an enterprise, a step-up) acts for the person
+    signed in when it began. Once that session ended (a logout, possibly in another tab of a shared
+    computer) or the browser signed in as someone else, the step is over: the next person at the
+    computer must not get a code for the previous one by pressing a button left on the screen."""
+    core = request.app.state.core
+    session = core.sessions.load(request.cookies.get(core.sessions.cookie))
+    return session is not None and bool(sid) and session.sid == sid
+
+
 @form_step("consent")
 def consent(request: Request, uid: str, record: dict[str, Any], form: dict[str, str]) -> Response:
+    if not session_still_here(request, (record.get("u") or {}).get("s")):
+        return outcome_response(request, EXPIRED, interaction_locale(request, record))
     if form.get("action") not in ("approve", "deny"):
         return _page(request, uid, record)
     outcome = request.app.state.flow.consent(uid, record, form["action"] == "approve")

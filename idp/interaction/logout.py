@@ -43,11 +43,12 @@ class LogoutRequest:
     redirect: str | None  # a registered post_logout_redirect_uri
     state: str | None
     hint_sub: str | None  # `sub` of a valid id_token_hint
+    hint_sid: str | None  # its `sid`: the session it was issued in
     ui_locales: str | None
 
 
-def _hint(core: Core, token: str) -> tuple[str, str] | None:
-    """(client_id, sub) of an ID token this provider issued; an expired one is still a hint (§2)."""
+def _hint(core: Core, token: str) -> tuple[str, str, str | None] | None:
+    """(client_id, sub, sid) of an ID token this provider issued; an expired one is still a hint (§2)."""
     claims = core.issuer.read_id_token(token)
     if claims is None:
         return None
@@ -55,7 +56,8 @@ def _hint(core: Core, token: str) -> tuple[str, str] | None:
     client_id = claims.get("azp") if len(audiences) > 1 else audiences[0]
     if not isinstance(client_id, str) or client_id not in audiences:
         return None
-    return client_id, str(claims.get("sub"))
+    sid = claims.get("sid")
+    return client_id, str(claims.get("sub")), sid if isinstance(sid, str) else None
 
 
 def parse(core: Core, items: list[tuple[str, str]]) -> LogoutRequest:
@@ -79,7 +81,8 @@ def parse(core: Core, items: list[tuple[str, str]]) -> LogoutRequest:
             raise LogoutError("invalid_request", "post_logout_redirect_uri needs a valid id_token_hint or client_id")
         if redirect not in client.post_logout_redirect_uris:  # exact string match, as for redirect_uri
             raise LogoutError("invalid_request", "post_logout_redirect_uri is not registered for this client")
-    return LogoutRequest(client, redirect, params.get("state"), hint[1] if hint else None, params.get("ui_locales"))
+    return LogoutRequest(client, redirect, params.get("state"), hint[1] if hint else None, hint[2] if hint else None,
+                         params.get("ui_locales"))
 
 
 async def end_session(request: Request) -> Response:
@@ -103,7 +106,10 @@ def _end_session(request: Request, items: list[tuple[str, str]]) -> Response:
     session = core.sessions.load(handle)
     if session is None:  # nothing to end here
         return _finish(request, req.client, req.redirect, req.state, [], page_locale(request, req.ui_locales))
-    if req.client is not None and req.hint_sub == core.issuer.subject(req.client, session.account_id):
+    # RP-Initiated Logout §2: at once only for an ID token of this very session; one from an earlier
+    # session (a token leaked into a log, say) would otherwise sign the person out from any site
+    if (req.client is not None and req.hint_sid == session.sid
+            and req.hint_sub == core.issuer.subject(req.client, session.account_id)):
         return _log_out(request, req.client, req.redirect, req.state, req.ui_locales)
     return _ask(request, req)
 

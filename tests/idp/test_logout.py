@@ -173,6 +173,30 @@ def test_without_a_hint_the_person_confirms_before_being_signed_out(provider: Pr
     assert silent_auth(rp, browser)["error"] == "login_required"
 
 
+def test_a_hint_from_an_earlier_session_asks_before_signing_out(provider: Provider, make_rp: RpFactory,
+                                                                 person: Person, browser: Browser) -> None:
+    rp, after = with_logout(make_rp)
+    earlier = sign_in(rp, browser, person)
+    confirm(browser, logout(provider.url, browser), "logout")
+    current = sign_in(rp, browser, person)
+    assert current["claims"]["sid"] != earlier["claims"]["sid"]
+    page = logout(provider.url, browser, id_token_hint=earlier["id_token"], post_logout_redirect_uri=after)
+    assert page.status_code == 200 and 'value="logout"' in page.text  # the person is asked (§2)
+    assert silent_auth(rp, browser).get("code"), "the current session must still be signed in"
+
+
+def test_a_consent_page_left_open_after_logout_issues_nothing(provider: Provider, make_rp: RpFactory,
+                                                             person: Person, browser: Browser) -> None:
+    rp = make_rp()  # not first-party: the person is asked to consent
+    auth = rp.authorization()
+    consent_page = browser.login(auth.url, person.username, person.password, stop_at=rp.redirect_uri, consent=None)
+    assert parse_form(consent_page.text)["action"].endswith("/consent")
+    confirm(browser, logout(provider.url, browser), "logout")  # signed out, say in another tab
+    approved = browser.consent(consent_page, "approve", rp.redirect_uri)
+    assert approved.status_code == 400 and "interaction_expired" in approved.text
+    assert "location" not in approved.headers
+
+
 def test_the_confirmation_page_speaks_english_when_asked(provider: Provider, person: Person, make_rp: RpFactory,
                                                          browser: Browser) -> None:
     rp, _ = with_logout(make_rp)
