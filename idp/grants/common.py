@@ -1,6 +1,7 @@
 """What the grants share: per-client scope checks and resource indicators (RFC 8707)."""
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -75,12 +76,21 @@ def check_scope(client: RegisteredClient, scope: str | None) -> None:
         raise InvalidScopeError()
 
 
+_SHOWABLE = re.compile(r"[\x20-\x21\x23-\x26\x28-\x5b\x5d-\x7e]{1,256}")
+
+
+def shown(value: str | None) -> str:
+    """`value` quoted for an error_description, whose characters RFC 6749 §5.2 limits to printable
+    ASCII without '"' and '\\' (authlib refuses to build an error holding others); else a placeholder."""
+    return f"'{value}'" if value is not None and _SHOWABLE.fullmatch(value) else "(a value that cannot be shown)"
+
+
 def requested_resources(client: RegisteredClient, values: Iterable[str]) -> tuple[str, ...]:
     """The `resource` values of a request, each one the client may ask for (RFC 8707 §2)."""
     resources = tuple(dict.fromkeys(values))
     for resource in resources:
         if resource not in client.resources:
-            raise InvalidTargetError(f"resource {resource!r} is not a resource this client may ask for")
+            raise InvalidTargetError(f"resource {shown(resource)} is not a resource this client may ask for")
     return resources
 
 
@@ -89,7 +99,7 @@ def token_audience(client: RegisteredClient, granted: tuple[str, ...], asked: st
     else the client's default resource; None means the provider itself (userinfo)."""
     if asked is not None:
         if asked not in (granted or client.resources):
-            raise InvalidTargetError(f"resource {asked!r} was not granted to this client")
+            raise InvalidTargetError(f"resource {shown(asked)} was not granted to this client")
         return asked
     if granted:
         return granted[0] if len(granted) == 1 else list(granted)

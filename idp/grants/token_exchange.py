@@ -17,7 +17,7 @@ from federation.exchange import ACCESS_TOKEN, Presented
 from federation.partners import Rule
 from idp import events
 from idp.clients import CONFIDENTIAL_METHODS
-from idp.grants.common import InvalidTargetError
+from idp.grants.common import InvalidTargetError, shown
 from idp.metrics import TOKENS_ISSUED
 from idp.tokens import Authentication
 
@@ -44,7 +44,7 @@ class PartnerGrant(BaseGrant, TokenEndpointMixin):
         form = self.request.form
         wanted = form.get("audience") or form.get("resource") or (rule.audiences[0] if rule.audiences else None)
         if wanted is None or wanted not in rule.audiences:
-            raise InvalidTargetError(f"audience {wanted!r} is not one this client may ask tokens for")
+            raise InvalidTargetError(f"audience {shown(wanted)} is not one this client may ask tokens for")
         scopes = scope_to_list(form.get("scope")) or []
         if set(scopes) - rule.scopes:
             raise InvalidScopeError("a requested scope is not one this client may ask for")

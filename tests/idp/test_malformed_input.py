@@ -332,3 +332,18 @@ def test_an_id_token_hint_with_a_deeply_nested_header_gets_a_page_not_a_500(http
     assert authorize.status_code < 500 and "Traceback" not in authorize.text
     logout = http.get("/logout", params={"id_token_hint": DEEP_JWT})
     assert logout.status_code == 200 and "Traceback" not in logout.text  # the confirmation page
+
+
+@pytest.mark.parametrize("resource", ["https://api.example.gov.cn/中", "https://a.example/it's", "https://a.example/a\\b"])
+def test_a_resource_the_error_description_cannot_quote_is_still_invalid_target(http: httpx.Client, make_rp: RpFactory,
+                                                                               resource: str) -> None:
+    rp = make_rp(grant_types=["authorization_code", "client_credentials"])
+    assert rp.client_secret is not None
+    at_token = http.post("/token", data={"grant_type": "client_credentials", "resource": resource},
+                         headers=basic(f"{rp.client_id}:{rp.client_secret}".encode()))
+    assert oauth_error(at_token, 400) == {
+        "error": "invalid_target",
+        "error_description": "resource (a value that cannot be shown) was not granted to this client"}
+    at_authorize = http.get(rp.authorization(resource=resource).url)
+    assert at_authorize.status_code in (302, 303)
+    assert callback_params(at_authorize)["error"] == "invalid_target"
