@@ -202,11 +202,14 @@ def _introspect(core: Core, oauth: OAuthRequest) -> OAuthResponse:
     token = oauth.form["token"]
     if _is_jwt(token):
         found = core.issuer.read_access_token(token)
-        if found is None:
+        # RFC 7592 §2.3: a deleted client's tokens end (as at userinfo)
+        if found is None or core.clients.get(str(found[0].get("client_id"))) is None:
             return 200, {"active": False}, []
         claims = found[0]
-        # RFC 9449 §6.2: a DPoP-bound token shows its confirmation (cnf.jkt)
-        body = {"active": True, "token_type": "DPoP" if "cnf" in claims else "Bearer"}
+        # RFC 9449 §6.2: a DPoP-bound token shows its confirmation (cnf.jkt); a certificate-bound one
+        # (RFC 8705, cnf.x5t#S256) is a Bearer token the resource server checks against the TLS client
+        bound_to_key = isinstance(claims.get("cnf"), dict) and "jkt" in claims["cnf"]
+        body = {"active": True, "token_type": "DPoP" if bound_to_key else "Bearer"}
         body |= {k: claims[k] for k in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti",
                                         "auth_time", "acr", "cnf") if k in claims}
         return 200, body, []

@@ -32,6 +32,14 @@ def test_a_resource_server_may_introspect_tokens_it_was_given(make_rp: RpFactory
     assert introspect(resource_server, tokens["access_token"]).json()["active"] is True
 
 
+def test_a_deleted_clients_access_tokens_are_inactive(provider: Provider, make_rp: RpFactory, person: Person) -> None:
+    rp, resource_server = make_rp(first_party=True), make_rp()
+    tokens, _ = tokens_after_login(rp, person.username, person.password)
+    assert introspect(resource_server, tokens["access_token"]).json()["active"] is True
+    assert provider.core.clients.delete(rp.client_id)
+    assert introspect(resource_server, tokens["access_token"]).json() == {"active": False}  # RFC 7592 §2.3
+
+
 def test_revoked_access_tokens_are_inactive_and_refused(make_rp: RpFactory, person: Person) -> None:
     rp = make_rp(first_party=True)
     tokens, _ = tokens_after_login(rp, person.username, person.password)

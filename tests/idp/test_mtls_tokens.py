@@ -46,7 +46,8 @@ def tokens(setup: dict[str, Any], person: Person, cert: Issued) -> httpx.Respons
         "code_verifier": auth.verifier, "client_id": setup["client"].client_id})
 
 
-def test_a_tls_client_gets_a_token_bound_to_its_certificate(setup: dict[str, Any], person: Person) -> None:
+def test_a_tls_client_gets_a_token_bound_to_its_certificate(provider: Provider, setup: dict[str, Any],
+                                                            person: Person) -> None:
     assert setup["secret"] is None and setup["client"].token_endpoint_auth_method == "tls_client_auth"
     response = tokens(setup, person, setup["cert"])
     assert response.status_code == 200, response.text
@@ -60,6 +61,13 @@ def test_a_tls_client_gets_a_token_bound_to_its_certificate(setup: dict[str, Any
     for presented in ({}, header(setup["other"])):  # no certificate, or another one
         refused = httpx.get(userinfo, headers=bearer | presented)
         assert refused.status_code == 401 and 'error="invalid_token"' in refused.headers["www-authenticate"]
+    # introspection calls it what the token response called it: a Bearer token, confirmed by the certificate
+    resource_server, rs_secret = provider.core.clients.create(name="resource server", redirect_uris=[REDIRECT])
+    introspected = httpx.post(f"{setup['url']}/introspect", data={"token": access},
+                              auth=(resource_server.client_id, rs_secret or "")).json()
+    assert response.json()["token_type"] == "Bearer"
+    assert (introspected["active"], introspected["token_type"]) == (True, "Bearer")
+    assert introspected["cnf"] == {"x5t#S256": thumbprint}
 
 
 @pytest.mark.parametrize("which", ["impostor", "other"])
