@@ -6,7 +6,7 @@ import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -17,6 +17,16 @@ from idp.crypto import random_token
 LOCALES = ("zh-CN", "en")
 _HERE = Path(__file__).resolve().parent.parent
 _env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(["html"]))
+# A page answering a form's POST switches language on the GET page of the same step (by route name), so
+# the switch never resubmits the form; a POST not named here (the federation link page, POST /authorize)
+# has no such page, and offers no switch.
+GET_PAGE = {
+    "login": "/interaction/{uid}", "consent": "/interaction/{uid}", "enterprise_choice": "/interaction/{uid}",
+    "second_factor": "/interaction/{uid}", "signup": "/interaction/{uid}/signup",
+    "certificate_login": "/interaction/{uid}/certificate", "account_verify": "/account/verify",
+    "account_security_change": "/account/security", "account_unlink": "/account/links", "device_enter": "/device",
+    "end_session": "/logout", "logout_confirm": "/logout",
+}
 
 
 @lru_cache(maxsize=None)
@@ -49,6 +59,19 @@ def negotiate(request: Request, default: str, ui_locales: str | None = None) -> 
     return default
 
 
+def switch_url(request: Request, locale: str) -> str | None:
+    """This page in `locale`: after a GET, a query-only reference (the same page, on this site whatever its
+    path, even `//host`); after a POST, the GET page of the same step; None when there is none."""
+    if request.method in ("GET", "HEAD"):
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+        return "?" + urlencode([*query, ("lang", locale)])
+    page = GET_PAGE.get(getattr(request.scope.get("route"), "name", ""))
+    if page is None:
+        return None
+    path = page.format(**{k: quote(str(v), safe="") for k, v in request.path_params.items()})
+    return path + "?" + urlencode({"lang": locale})
+
+
 def render(request: Request, template: str, context: dict[str, Any], *, locale: str, status: int = 200,
            form_action: str | None = None, frame_src: tuple[str, ...] = (),
            img_src: tuple[str, ...] = (), connect_src: tuple[str, ...] = ()) -> HTMLResponse:
@@ -56,10 +79,9 @@ def render(request: Request, template: str, context: dict[str, Any], *, locale: 
     this response only."""
     nonce = random_token(16)
     other = "en" if locale == "zh-CN" else "zh-CN"
-    query = {k: v for k, v in request.query_params.items() if k != "lang"} | {"lang": other}
     page = _env.get_template(template).render(
         **context, locale=locale, other_locale=other, csp_nonce=nonce,
-        switch_url=request.url.path + "?" + urlencode(query),
+        switch_url=switch_url(request, other),
         t=lambda key, **values: translate(locale, key, **values),
         has=lambda key: key in catalogue(locale),
     )

@@ -1,12 +1,15 @@
-"""Security headers on every response, scripts only with the response's CSP nonce, and SSO session
-hygiene: a new session id at every login (no fixation), idle and absolute lifetimes."""
+"""Security headers on every response, scripts only with the response's CSP nonce, links that stay on
+this site, and SSO session hygiene: a new session id at every login (no fixation), idle and absolute
+lifetimes."""
 from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urljoin
+from html import unescape
+from urllib.parse import urljoin, urlsplit
 
 import httpx
+import pytest
 
 from idp.sessions import Sessions
 from tests.idp.conftest import Person, Provider, RpFactory, WorkerFactory
@@ -113,3 +116,17 @@ def test_a_session_ends_at_its_absolute_lifetime_however_busy(provider: Provider
         alive.append(sessions.load(handle) is not None)
     assert alive[0] and not alive[-1] and alive == sorted(alive, reverse=True)  # once ended, ended for good
     assert not sessions.alive(session.sid)
+
+
+@pytest.mark.parametrize("path", ["//evil.example/x", "//evil.example", "/\\evil.example/x"])
+def test_the_language_switch_stays_on_this_site_whatever_the_path(provider: Provider, path: str) -> None:
+    with httpx.Client() as http:
+        request = http.build_request("GET", provider.url + "/")
+        request.url = request.url.copy_with(raw_path=path.encode())
+        page = http.send(request)
+        found = re.search(r'<a href="([^"]*)" hreflang=', page.text)
+        assert page.status_code == 404 and found
+        switch = urljoin(str(page.url), unescape(found.group(1)))
+        assert urlsplit(switch)[:2] == urlsplit(provider.url)[:2]
+        switched = http.get(switch)
+    assert (switched.status_code, switched.headers["content-language"]) == (404, "en")
