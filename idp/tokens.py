@@ -235,8 +235,10 @@ class TokenIssuer:
         return self._store.get(revoked_grant_key(grant_id)) is not None
 
     def revoke_grant(self, grant_id: str) -> None:
-        """Every access token issued under this grant stops working (e.g. on code reuse)."""
-        self._store.put(revoked_grant_key(grant_id), b"1", ttl=self._settings.access_token_ttl + 60)
+        """Every access token and ID token issued under this grant stops working (e.g. on code reuse): the
+        mark lives as long as the longer-lived of them (a token exchange reads ID tokens against it)."""
+        ttl = max(self._settings.access_token_ttl, self._settings.id_token_ttl) + 60
+        self._store.put(revoked_grant_key(grant_id), b"1", ttl=ttl)
 
 
 def audience(claims: dict[str, Any]) -> list[Any]:

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
 from idp import jose
-from tests.idp.conftest import Person, Provider, RpFactory, WorkerFactory
+from idp.tokens import revoked_grant_key
+from tests.conftest import Backend
+from tests.idp.conftest import Person, Provider, RpFactory, WorkerFactory, serve_provider
 from tests.idp.test_refresh import offline_rp, refused
-from tests.rp import introspect, refresh, revoke, tokens_after_login
+from tests.rp import RelyingParty, introspect, refresh, revoke, tokens_after_login
 
 
 def test_a_live_access_token_introspects_with_its_claims(provider: Provider, make_rp: RpFactory,
@@ -73,6 +76,23 @@ def test_revoking_a_refresh_token_revokes_its_family(make_rp: RpFactory, person:
     assert introspect(rp, second["refresh_token"]).json() == {"active": False}
     assert refused(rp, second["refresh_token"]) == "the refresh token is invalid, expired or revoked"
     assert rp.userinfo(second["access_token"]).status_code == 401
+
+
+def test_a_revoked_grant_stays_revoked_as_long_as_its_id_tokens_live(backend: Backend, tmp_path: Path) -> None:
+    """Token exchange reads ID tokens against the grant's revocation mark: the mark must outlive them."""
+    with serve_provider(backend, tmp_path, YIHAO_ID_TOKEN_TTL="3600", YIHAO_ACCESS_TOKEN_TTL="300") as provider:
+        redirect = "https://rp.example.gov.cn/cb"
+        client, secret = provider.core.clients.create(name="rp", redirect_uris=[redirect], first_party=True,
+                                                      grant_types=["authorization_code", "refresh_token"],
+                                                      scope="openid profile offline_access")
+        provider.core.accounts.create("grant-holder", "correct horse battery")
+        rp = RelyingParty(provider.url, client.client_id, secret, redirect, scope="openid profile offline_access")
+        tokens, _ = tokens_after_login(rp, "grant-holder", "correct horse battery")
+        assert revoke(rp, tokens["refresh_token"]).status_code == 200  # revokes the family: the grant
+        grant_id = jose.verify(tokens["access_token"], provider.core.keys.public_key, ("RS256", "ES256", "EdDSA"),
+                               typ="at+jwt")["gid"]
+        left = provider.core.store.ttl(revoked_grant_key(grant_id))
+        assert left is not None and left > 3600
 
 
 def test_refresh_tokens_introspect_only_for_their_own_client(make_rp: RpFactory, person: Person) -> None:
