@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,9 @@ class AuthorizationCodeGrant(ClientScopes, grants.AuthorizationCodeGrant):
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
 
+CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+
+
 class PkceS256(CodeChallenge):
     """RFC 7636 with only S256 (RFC 9700 §2.1.1), and required of public clients at /authorize."""
 
@@ -121,6 +125,9 @@ class PkceS256(CodeChallenge):
             raise InvalidRequestError("code_challenge_method must be S256")
         if grant.request.client.public and not data.get("code_challenge"):
             raise InvalidRequestError("code_challenge (PKCE, S256) is required for public clients")
+        # RFC 7636 §4.2: 43 to 128 unreserved characters (authlib's pattern lets a final newline through)
+        if data.get("code_challenge") is not None and not CHALLENGE.fullmatch(data["code_challenge"]):
+            raise InvalidRequestError("code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~")
         super().validate_code_challenge(grant, redirect_uri)
 
     def validate_code_verifier(self, grant: Any, result: Any) -> None:

@@ -206,6 +206,15 @@ def test_the_refusal_page_is_readable_in_english_for_ui_locales_en(make_rp: RpFa
 
 # -- PKCE ---------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("challenge", ["a" * 43 + "\n", "a" * 42, "a" * 129, "a" * 42 + "="])
+def test_a_code_challenge_outside_rfc_7636s_alphabet_and_length_is_invalid_request(
+        provider: Provider, make_rp: RpFactory, browser: Browser, challenge: str) -> None:
+    rp = make_rp()
+    response = browser.get(url(rp, code_challenge=challenge))
+    assert redirected_error(provider, response) == (
+        "invalid_request", "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~")
+
+
 def test_code_challenge_method_plain_is_invalid_request(provider: Provider, make_rp: RpFactory,
                                                         browser: Browser) -> None:
     rp = make_rp()
