@@ -46,10 +46,29 @@ def duration(locale: str, seconds: int) -> str:
     return translate(locale, "duration.minutes", n=math.ceil(seconds / 60))
 
 
+def accepted_languages(header: str) -> list[str]:
+    """The language ranges of an Accept-Language header, most preferred first (RFC 9110 §12.5.4):
+    by weight, in the header's order where weights tie; q=0 ("not acceptable") and bad weights are left out."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")):
+        tag, _, params = part.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value.strip())
+                except ValueError:
+                    weight = 0.0
+        if tag.strip() and 0 < weight <= 1:
+            ranked.append((-weight, position, tag.strip()))
+    return [tag for _weight, _position, tag in sorted(ranked)]
+
+
 def negotiate(request: Request, default: str, ui_locales: str | None = None) -> str:
     """`lang` query parameter, then the client's ui_locales, then Accept-Language, then the default."""
     wanted = [request.query_params.get("lang", "")] + (ui_locales or "").split()
-    wanted += [part.split(";")[0].strip() for part in request.headers.get("accept-language", "").split(",")]
+    wanted += accepted_languages(request.headers.get("accept-language", ""))
     for tag in wanted:
         lowered = tag.lower()
         if lowered.startswith("zh"):

@@ -72,3 +72,15 @@ def test_a_clients_own_scope_is_named_in_words_on_the_consent_page(provider: Pro
                      ["your name and basic profile", "access this application defines: payments.read",
                       "access this application defines: x<b>y"]]
     assert "<b>" not in consent.text  # the scope is text, escaped, never markup
+
+
+@pytest.mark.parametrize(("header", "locale"), [
+    ("en;q=0, zh-CN;q=0.5", "zh-CN"),  # English "not acceptable"
+    ("en;q=0.3, zh;q=0.9", "zh-CN"),  # the weights, not the order, decide
+    ("zh-CN;q=0.2, en-GB;q=0.8", "en"),
+    ("fr, en;q=0.5", "en"),  # nothing for French: the next acceptable one
+    ("en;q=abc, zh-CN;q=0.1", "zh-CN"),  # a malformed weight counts as not acceptable
+])
+def test_accept_language_weights_choose_the_page_language(provider: Provider, header: str, locale: str) -> None:
+    page = httpx.get(provider.url + "/interaction/no-such-interaction", headers={"Accept-Language": header})
+    assert page.headers["content-language"] == locale
