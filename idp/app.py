@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from idp.backchannel import DeliveryWorker
 from idp.core import Core, build_core
@@ -50,6 +51,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(request, exc.status_code, error, exc.detail, exc.headers)
 
 
+def _too_large(scope: Scope) -> Response:
+    """A body over the limit: the OAuth error for a machine endpoint, a page for a person's form."""
+    return _error(Request(scope), 413, "invalid_request", "request body too large", {"Connection": "close"})
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     return _error(request, 500, "server_error", "an unexpected error occurred; it has been logged")
 
@@ -78,7 +84,7 @@ def create_app(settings: Settings, core: Core | None = None) -> Starlette:
         jwks_document.PATH: Document(core.keys.cached_jwks_json, jwks_document.MEDIA_TYPE, jwks_document.CACHE_CONTROL),
     }
     middleware = [Middleware(Edge, hsts=settings.hsts, max_bytes=settings.max_body_bytes, documents=documents,
-                             audit=core.audit)]
+                             audit=core.audit, too_large=_too_large)]
     handlers: dict[Any, Any] = {HTTPException: _http_error, Exception: _server_error}
     app = Starlette(routes=routes(settings), middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
     app.state.core = core

@@ -51,8 +51,11 @@ class Document:
 
 class Edge:
     def __init__(self, app: ASGIApp, *, hsts: bool, max_bytes: int,
-                 documents: Mapping[str, Document] | None = None, audit: events.AuditWriter | None = None) -> None:
+                 documents: Mapping[str, Document] | None = None, audit: events.AuditWriter | None = None,
+                 too_large: Callable[[Scope], ASGIApp] = lambda scope: too_large()) -> None:
+        """`too_large(scope)` answers a body over `max_bytes` (the app's own: a page for a person's form)."""
         self.app = app
+        self.too_large = too_large
         self.audit = audit
         self.documents = dict(documents or {})
         self.max_bytes = max_bytes
@@ -125,14 +128,14 @@ class Edge:
         began = time.perf_counter()
         try:
             if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                await too_large()(scope, receive, send_out)
+                await self.too_large(scope)(scope, receive, send_out)
             else:
                 try:
                     await self.app(scope, receive_limited, send_out)
                 except BodyTooLarge:
                     if started:
                         raise  # too late for a 413; the server aborts the half-sent response
-                    await too_large()(scope, receive, send_out)
+                    await self.too_large(scope)(scope, receive, send_out)
         finally:
             self._observe(scope, root_path, status, time.perf_counter() - began)
         # Not reset on error: the server logs the unhandled exception after we return and that line

@@ -130,6 +130,13 @@ def test_a_body_over_64_kib_is_413(http: httpx.Client) -> None:
     assert oauth_error(response, 413) == {"error": "invalid_request", "error_description": "request body too large"}
 
 
+def test_a_form_over_64_kib_on_a_persons_page_is_a_413_page(http: httpx.Client) -> None:
+    response = http.post("/interaction/some-interaction/login", content=b"username=" + b"x" * 70_000, headers=FORM)
+    assert response.headers["content-type"].startswith("text/html")
+    assert error_page(response, 413) == ("invalid_request", "request body too large")
+    assert response.headers["content-language"] == "zh-CN"
+
+
 def test_a_chunked_body_over_64_kib_is_413(http: httpx.Client) -> None:
     def chunks() -> Iterator[bytes]:
         yield b"grant_type=authorization_code&code="
