@@ -128,7 +128,9 @@ class RegisteredClient(ClientMixin):
         return method == self.token_endpoint_auth_method
 
     def check_response_type(self, response_type: str) -> bool:
-        return response_type in self.response_types
+        # a code is for the authorization_code grant: a client registered for the device grant (or
+        # client credentials) alone gets none, whatever an older row's response_types says
+        return response_type in self.response_types and "authorization_code" in self.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
@@ -527,7 +529,7 @@ def validated_columns(*, client_id: str, name: str, redirect_uris: list[str], pu
     sector = sector_of(redirect_uris, sector_identifier_uri, client_id) if subject_type == "pairwise" else None
     return dict(
         name=name.strip(), redirect_uris=redirect_uris, post_logout_redirect_uris=list(post_logout_redirect_uris or []),
-        grant_types=grant_types, response_types=["code"],
+        grant_types=grant_types, response_types=["code"] if "authorization_code" in grant_types else [],
         scope=scope or " ".join(s for s in SUPPORTED_SCOPES if s not in NOT_BY_DEFAULT),
         token_endpoint_auth_method=method, first_party=first_party, subject_type=subject_type,
         sector_identifier=sector or None, id_token_signed_response_alg=id_token_signed_response_alg,

@@ -7,7 +7,7 @@ import random
 import warnings
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 import httpx
 import pytest
@@ -17,7 +17,7 @@ from idp import events
 from idp.clients import DEVICE_CODE
 from idp.device import USER_CODE_ALPHABET, normalize_user_code
 from tests.idp.conftest import Person, Provider, WorkerFactory
-from tests.rp import Browser, DPoPKey, parse_form
+from tests.rp import Browser, DPoPKey, callback_params, parse_form
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -211,6 +211,17 @@ def test_only_clients_with_the_device_grant_may_ask_for_codes(provider: Provider
     assert response.status_code == 400
     assert response.json() == {"error": "unauthorized_client",
                                "error_description": "the client is not allowed the device_code grant"}
+
+
+def test_a_client_with_only_the_device_grant_gets_no_code_at_authorize(provider: Provider, browser: Browser) -> None:
+    redirect = "https://kiosk.example.gov.cn/cb"  # registered, yet the client may not use the code grant
+    client, _ = provider.core.clients.create(name="Kiosk", redirect_uris=[redirect], public=True,
+                                             grant_types=[DEVICE_CODE])
+    query = urlencode({"response_type": "code", "client_id": client.client_id, "redirect_uri": redirect,
+                       "scope": "openid", "code_challenge": "a" * 43, "code_challenge_method": "S256"})
+    response = browser.get(provider.url + "/authorize?" + query)
+    assert response.status_code in (302, 303) and response.headers["location"].startswith(redirect)
+    assert callback_params(response)["error"] == "unauthorized_client"
 
 
 def test_unknown_scopes_are_refused_at_the_device_endpoint(kiosk: Kiosk) -> None:
