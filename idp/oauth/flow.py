@@ -348,6 +348,11 @@ class Flow(SecondFactorSteps):
         req = AuthorizeInput("GET", self.iss + "/authorize", {}, pairs, None, "")
         try:
             grant, client = self._validate(req)
+            hinted = self._id_token_hint(params.get("id_token_hint"), client)
+            if hinted is not None and hinted != self.core.issuer.subject(client, auth.account_id):
+                # OIDC Core §3.1.2.1: the hint names who the client expects; someone else signed in
+                raise AuthorizationError("login_required", "the end-user signed in is not the one id_token_hint names",
+                                         params["redirect_uri"])
             try:  # the acr and claims this grant reports
                 granted = for_request(params, client, auth, self.core.issuer.subject(client, auth.account_id),
                                       self.acr)

@@ -327,6 +327,27 @@ def test_id_token_hint_of_another_subject_with_prompt_none_is_login_required(
     assert redirected_error(provider, response) == ("login_required", "the end-user must authenticate again")
 
 
+def test_signing_in_as_someone_other_than_the_id_token_hint_names_is_login_required(
+        provider: Provider, make_rp: RpFactory, person: Person, other_person: Person, browser: Browser) -> None:
+    rp = make_rp(first_party=True)
+    auth, params = signed_in(rp, person, browser)
+    hint = rp.exchange(params["code"], auth.verifier).json()["id_token"]
+    fresh = Browser()  # another browser: no session, so the login page; there someone else signs in
+    try:
+        response = fresh.login(url(rp, id_token_hint=hint), other_person.username, other_person.password,
+                               stop_at=rp.redirect_uri)
+    finally:
+        fresh.close()
+    assert redirected_error(provider, response) == ("login_required",
+                                                    "the end-user signed in is not the one id_token_hint names")
+    again = Browser()  # the person the hint names signs in: a code
+    try:
+        assert "code" in callback_params(again.login(url(rp, id_token_hint=hint), person.username, person.password,
+                                                     stop_at=rp.redirect_uri))
+    finally:
+        again.close()
+
+
 def test_id_token_hint_of_the_logged_in_subject_with_prompt_none_gets_a_code(make_rp: RpFactory, person: Person,
                                                                              browser: Browser) -> None:
     rp = make_rp(first_party=True)
