@@ -62,6 +62,9 @@ def logout_token(core: Core, client: RegisteredClient, row: LogoutDelivery) -> s
     return jose.sign(claims, key, typ="logout+jwt")
 
 
+GONE = "the client is no longer registered"  # nothing to retry: the delivery fails at once
+
+
 def retry_delay(attempts: int, base: float, cap: float) -> float:
     """Exponential backoff, capped, with jitter so retries of many rows do not arrive together."""
     delay = min(cap, base * 2 ** min(attempts - 1, 32))
@@ -117,7 +120,7 @@ class Outbox:
         age = (utcnow() - aware(row.created_at)).total_seconds()
         if error is None:
             self._settle(row, "delivered", None)
-        elif row.attempts >= settings.logout_max_attempts or age >= settings.logout_max_age:
+        elif error == GONE or row.attempts >= settings.logout_max_attempts or age >= settings.logout_max_age:
             self._settle(row, "failed", error)
         else:
             delay = retry_delay(row.attempts, settings.logout_retry_base, settings.logout_retry_max)
@@ -127,7 +130,7 @@ class Outbox:
         """POST the logout token (§2.5); None when the relying party accepted it, else why not."""
         client = self.core.clients.get(row.client_id)
         if client is None:
-            return "the client is no longer registered"
+            return GONE
         if client.self_registered:  # its URI is untrusted input: checked again now, as the name resolves today
             try:
                 self._egress.check("backchannel_logout_uri", row.uri, must_resolve=True)

@@ -389,6 +389,26 @@ def test_a_delivery_is_given_up_after_the_last_attempt(provider: Provider) -> No
     wait(lambda: status() == "failed")
 
 
+def test_a_delivery_to_a_deleted_client_is_given_up_at_once(provider: Provider) -> None:
+    client, _ = provider.core.clients.create(name="Deleted", redirect_uris=["https://deleted.example.gov.cn/cb"],
+                                             backchannel_logout_uri=f"http://127.0.0.1:{free_port()}/bc")
+    row = LogoutDelivery(client_id=client.client_id, uri=str(client.backchannel_logout_uri), sub="s", sid="x",
+                         jti=uuid.uuid4().hex)
+    row_id = row.id
+    assert provider.core.clients.delete(client.client_id)
+    with Session(provider.core.engine) as session, session.begin():
+        session.add(row)
+
+    def settled() -> tuple[str, int, str | None]:
+        with Session(provider.core.engine) as session:
+            found = session.get(LogoutDelivery, row_id)
+            assert found is not None
+            return found.status, found.attempts, found.last_error
+
+    wait(lambda: settled()[0] != "pending")
+    assert settled() == ("failed", 1, "the client is no longer registered")
+
+
 def test_concurrent_outboxes_deliver_each_token_exactly_once(provider: Provider, make_rp: RpFactory) -> None:
     with Receiver(provider.url) as receiver:
         client_id = f"bc-{uuid.uuid4().hex[:12]}"
