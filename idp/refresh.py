@@ -6,7 +6,13 @@ it are revoked. One exception keeps honest clients working: a client that refres
 (two tabs, a retry after a lost response) presents the same token twice within milliseconds. If the
 second use comes within `YIHAO_REFRESH_REUSE_GRACE` seconds of the first *and no successor has been
 used yet*, it gets a sibling token instead of a revocation. Once any successor has been used, the
-old token is dead for good, so a thief replaying a stolen token later still trips the detector.
+old token is dead for good, so a thief replaying a stolen token later still trips the detector. Of two
+siblings (grace twins) the first used lives on and the other is dead: two live branches are theft.
+
+Concurrency: the common rotation is one conditional UPDATE … RETURNING, whose row lock lets a single
+request through per token. A token with a twin is not spent by it: choosing between twins, like
+deciding whether a late use gets a sibling, reads other rows, which a statement under READ COMMITTED
+sees only once committed, so those decisions (`_unusual`) first lock the rows they read.
 
 Tokens are stored by digest. The family id is the grant id that access tokens carry as `gid`, so
 `TokenIssuer.revoke_grant(family_id)` stops those too. A family not tied to `offline_access` lives
@@ -18,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from sqlalchemy import Engine, and_, bindparam, exists, insert, select, update
+from sqlalchemy import Engine, and_, bindparam, exists, false, insert, or_, select, update
 
 from idp import events
 from idp.crypto import digest, random_token
@@ -36,18 +42,40 @@ _R = T.alias("sibling")  # the same family's other tokens, inside a statement on
 # execution. Values travel as bind parameters. The two of every rotation are compiled once per dialect
 # and skip SQLAlchemy's per-execution parameter and row processing (see `DriverStatement`).
 _ADD = DriverStatement(insert(T), columns=[column.key for column in T.c])
-# The token is found by its digest alone. Its client is compared once the row is back: with the client
-# in the WHERE clause, PostgreSQL, on a table whose statistics are not yet current, seeked the client's
-# index and filtered every token of the client (one relying party holds most of them) on each rotation.
-_SPEND = DriverStatement(update(T).where(
-    T.c.token_digest == bindparam("p_digest"), T.c.consumed_at.is_(None),
-    T.c.revoked_at.is_(None), T.c.expires_at > bindparam("p_now"), T.c.family_expires_at > bindparam("p_now"),
+_DIGEST = T.c.token_digest == bindparam("p_digest")
+_SIBLING = and_(_R.c.parent_id == T.c.parent_id, _R.c.id != T.c.id)  # a grace twin of the token
+_UNSPENT = (
+    T.c.consumed_at.is_(None), T.c.revoked_at.is_(None),
+    T.c.expires_at > bindparam("p_now"), T.c.family_expires_at > bindparam("p_now"),
     ~exists().where(_R.c.family_id == T.c.family_id, _R.c.revoked_at.is_not(None)),
-    # a grace sibling is dead once its twin was used: two live branches are theft
-    ~exists().where(_R.c.parent_id == T.c.parent_id, _R.c.id != T.c.id, _R.c.consumed_at.is_not(None)),
-).values(consumed_at=bindparam("p_now")).returning(*T.c), returns=list(T.c))
-_BY_DIGEST = select(T).where(T.c.token_digest == bindparam("p_digest"))
+)
+# What makes a token usable: what introspection (`find`) reports and a grace twin's spend requires.
+# A grace sibling is dead once its twin was used: two live branches are theft.
+_LIVE = (*_UNSPENT, ~exists().where(_SIBLING, _R.c.consumed_at.is_not(None)))
+# The common rotation: `_LIVE` for a token without any twin (the same seek of the parent's index); a token
+# with one is spent under a lock (`_unusual`). The token is found by its digest alone. Its client is
+# compared once the row is back: with the client in the WHERE clause, PostgreSQL, on a table whose
+# statistics are not yet current, seeked the client's index and filtered every token of the client
+# (one relying party holds most of them) on each rotation.
+_SPEND = DriverStatement(update(T).where(_DIGEST, *_UNSPENT, ~exists().where(_SIBLING))
+                         .values(consumed_at=bindparam("p_now")).returning(*T.c), returns=list(T.c))
+_SPEND_TWIN = update(T).where(_DIGEST, *_LIVE).values(consumed_at=bindparam("p_now")).returning(*T.c)
+_FIND = select(T).where(_DIGEST, *_LIVE)
+_BY_DIGEST = select(T).where(_DIGEST)
 _FAMILY_REVOKED = select(exists().where(T.c.family_id == bindparam("p_family"), T.c.revoked_at.is_not(None)))
+# What an unusual use decides on: the token, its parent, the parent's children (the token and its twins)
+# and the token's children. A statement that locks several rows of a family takes them all at once, in
+# id order, holding no other (`_REVOKE` too): so none waits for a row while holding one another wants.
+_NEIGHBOURS = select(T).where(or_(
+    T.c.id == bindparam("p_id"), T.c.id == bindparam("p_parent"),
+    T.c.parent_id == bindparam("p_id"), T.c.parent_id == bindparam("p_parent"),
+)).order_by(T.c.id).with_for_update()
+# SQLite has no row locks: a write, even of no row, takes the database's write lock until the commit
+_WRITE_LOCK = update(T).where(false()).values(consumed_at=T.c.consumed_at)
+_REVOKE = update(T).where(T.c.id.in_(
+    select(T.c.id).where(T.c.family_id == bindparam("p_family"), T.c.revoked_at.is_(None))
+    .order_by(T.c.id).with_for_update()
+)).values(revoked_at=bindparam("p_now"))
 
 
 class RefreshRejected(Exception):
@@ -89,6 +117,7 @@ class RefreshTokens:
         self._idle = timedelta(seconds=settings.refresh_token_idle_ttl)
         self._max = timedelta(seconds=settings.refresh_token_max_ttl)
         self._grace = timedelta(seconds=settings.refresh_reuse_grace)
+        self._row_locks = engine.dialect.name != "sqlite"
 
     def issue(self, client_id: str, auth: Authentication, scope: str, resources: tuple[str, ...],
               offline: bool, dpop_jkt: str | None = None) -> str:
@@ -117,18 +146,21 @@ class RefreshTokens:
         now = utcnow()
         with self._engine.begin() as conn:
             row = _SPEND.execute(conn, {"p_digest": digest(token), "p_now": now})
-            if row is not None and row.client_id != client_id:
-                raise RefreshRejected(INVALID)  # leaving the block rolls the spend back
             if row is not None:
+                if row.client_id != client_id:
+                    raise RefreshRejected(INVALID)  # leaving the block rolls the spend back
                 family = _family(row)
-                check(family)
-                if family.offline or self._sessions.alive(family.sid):
-                    return self._successor(conn, row, now), family
-                outcome = "session ended"
-            else:
-                outcome, row, family = self._unusual(conn, token, client_id, now, check)
-                if outcome == "sibling":
-                    return self._successor(conn, row, now), family
+                outcome, successor = self._renew(conn, "spent", row, family, now, check)
+        if row is None:
+            # A transaction of its own, holding no lock when `_unusual` takes its own in one go: the UPDATE
+            # that found nothing may hold the token's row (READ COMMITTED locks a row updated meanwhile to
+            # recheck it, and keeps the lock when the recheck fails).
+            with self._engine.begin() as conn:
+                outcome, row = self._unusual(conn, token, client_id, now)
+                family = _family(row)
+                outcome, successor = self._renew(conn, outcome, row, family, now, check)
+        if successor is not None:
+            return successor, family
         self.revoke_family(row.family_id)
         if outcome == "reused":
             events.record(events.REFRESH_TOKEN_REUSED, outcome="failure", subject=row.account_id,
@@ -136,10 +168,20 @@ class RefreshTokens:
             raise RefreshRejected("the refresh token was already used; its grant has been revoked")
         raise RefreshRejected("the session this refresh token belonged to has ended")
 
-    def _unusual(self, conn: Any, token: str, client_id: str, now: datetime,
-                 check: Callable[[Family], Any]) -> tuple[str, Any, Family]:
-        """Why the token could not simply be spent: invalid (raises), a concurrent refresh within the
-        grace (a sibling), reuse, or an ended session."""
+    def _renew(self, conn: Any, outcome: str, row: Any, family: Family, now: datetime,
+               check: Callable[[Family], Any]) -> tuple[str, str | None]:
+        """The successor of a spent token, or the sibling of a just-rotated one, once `check` passed;
+        none for an ended session or any other outcome."""
+        if outcome not in ("spent", "sibling"):
+            return outcome, None
+        check(family)
+        if outcome == "spent" and not family.offline and not self._sessions.alive(family.sid):
+            return "session ended", None
+        return outcome, self._successor(conn, row, now)
+
+    def _unusual(self, conn: Any, token: str, client_id: str, now: datetime) -> tuple[str, Any]:
+        """Why the token could not simply be spent: invalid (raises), an ended session, a grace twin
+        (spent here, if its twin was not), a concurrent refresh within the grace (a sibling), or reuse."""
         row = conn.execute(_BY_DIGEST, {"p_digest": digest(token)}).first()
         if row is None or row.client_id != client_id:
             raise RefreshRejected(INVALID)
@@ -148,11 +190,30 @@ class RefreshTokens:
         if revoked or family.expires_at <= now:
             raise RefreshRejected(INVALID)
         if not family.offline and not self._sessions.alive(family.sid):
-            return "session ended", row, family
+            return "session ended", row
+        row = self._lock_neighbours(conn, row)
+        if row.consumed_at is None:  # unspent, yet the common rotation left it: it has a twin
+            spent = conn.execute(_SPEND_TWIN, {"p_digest": row.token_digest, "p_now": now}).first()
+            if spent is not None:
+                return "spent", spent
         if not self._within_grace(conn, row, now):
-            return "reused", row, family  # decided before the request's own checks, so they cannot probe it
-        check(family)
-        return "sibling", row, family
+            return "reused", row  # decided before the request's own checks, so they cannot probe it
+        return "sibling", row
+
+    def _lock_neighbours(self, conn: Any, row: Any) -> Any:
+        """Lock what a twin's spend or a sibling's creation decides on, and return the token's row as it
+        is now. RFC 9700 §4.14.2: twins spent at once must not both win, nor two late uses of one token
+        both get a sibling; the statements after the lock see what the other committed, and a rotation
+        of a neighbour still in flight is waited for."""
+        if self._row_locks:
+            rows = conn.execute(_NEIGHBOURS, {"p_id": row.id, "p_parent": row.parent_id}).all()
+            mine = next((found for found in rows if found.id == row.id), None)
+        else:
+            conn.execute(_WRITE_LOCK)
+            mine = conn.execute(_BY_DIGEST, {"p_digest": row.token_digest}).first()
+        if mine is None:  # deleted with its client meanwhile
+            raise RefreshRejected(INVALID)
+        return mine
 
     def _successor(self, conn: Any, row: Any, now: datetime) -> str:
         successor = random_token(32)
@@ -173,14 +234,13 @@ class RefreshTokens:
         return len(children) == 1 and children[0] is None  # one unused successor: one sibling at most
 
     def find(self, token: str) -> Family | None:
-        """The family of a live (unspent, unrevoked, unexpired) refresh token, for introspection."""
+        """The family of a live refresh token (what a refresh would accept), for introspection."""
         with self._engine.connect() as conn:
-            row = conn.execute(_BY_DIGEST, {"p_digest": digest(token)}).first()
-            revoked = row is not None and conn.execute(_FAMILY_REVOKED, {"p_family": row.family_id}).scalar()
-        if row is None or row.consumed_at is not None or revoked:
+            row = conn.execute(_FIND, {"p_digest": digest(token), "p_now": utcnow()}).first()
+        if row is None:
             return None
         family = _family(row)
-        if family.expires_at <= utcnow() or (not family.offline and not self._sessions.alive(family.sid)):
+        if not family.offline and not self._sessions.alive(family.sid):
             return None
         return family
 
@@ -198,8 +258,7 @@ class RefreshTokens:
         # The store mark comes first: a family being issued concurrently checks it after its insert.
         self._issuer.revoke_grant(family_id)
         with self._engine.begin() as conn:
-            conn.execute(update(T).where(T.c.family_id == family_id, T.c.revoked_at.is_(None))
-                         .values(revoked_at=utcnow()))
+            conn.execute(_REVOKE, {"p_family": family_id, "p_now": utcnow()})
 
     def offline(self, family_id: str) -> bool:
         """True when this grant has an offline_access family (it outlives the session)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index
+from sqlalchemy import Index, Text
 from sqlmodel import Field, SQLModel
 
 from idp.models._base import json_dict, new_id, when
@@ -26,7 +26,8 @@ class RefreshToken(SQLModel, table=True):
     client_id: str = Field(foreign_key="client.client_id", index=True, max_length=64)
     account_id: str = Field(foreign_key="account.id", index=True, max_length=32)
     scope: str = Field(max_length=1024)
-    audience: str | None = Field(default=None, max_length=255)  # RFC 8707 resource, if one was chosen
+    # RFC 8707: the grant's resources, space-separated; unbounded, as a grant may name several long URIs
+    audience: str | None = Field(default=None, sa_type=Text)
     sid: str | None = Field(default=None, index=True, max_length=64)
     offline: bool = False  # offline_access: outlives the SSO session
     auth: dict = json_dict()  # how the person authenticated (auth_time, amr, acr)

@@ -1,9 +1,11 @@
 """Refresh tokens as a relying party uses them: rotation, reuse detection, sessions, concurrency."""
 from __future__ import annotations
 
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
@@ -217,3 +219,70 @@ def test_a_token_gets_one_grace_sibling_at_most(make_rp: RpFactory, person: Pers
     refresh(rp, first["refresh_token"])
     refresh(rp, first["refresh_token"])
     assert "already used" in refused(rp, first["refresh_token"])
+
+
+def test_a_dead_grace_sibling_introspects_as_inactive(make_rp: RpFactory, person: Person) -> None:
+    rp = offline_rp(make_rp)
+    first, _ = tokens_after_login(rp, person.username, person.password)
+    mine = refresh(rp, first["refresh_token"])
+    stolen = refresh(rp, first["refresh_token"])
+    refresh(rp, mine["refresh_token"])  # the twin was used: the sibling is dead
+    # RFC 7662 §2.2: introspection agrees with the token endpoint, which refuses it
+    assert introspect(rp, stolen["refresh_token"]).json() == {"active": False}
+    assert "already used" in refused(rp, stolen["refresh_token"])
+
+
+def _new_family(rp: RelyingParty, person: Person, browser: Browser) -> str:
+    """The refresh token of a new family; once the browser has a session, no password is asked again."""
+    auth = rp.authorization()
+    params = callback_params(browser.login(auth.url, person.username, person.password, stop_at=rp.redirect_uri))
+    return str(rp.fetch_token(params["code"], auth.verifier)["refresh_token"])
+
+
+def _winners_at_once(rp: RelyingParty, tokens: list[str]) -> int:
+    """How many of `tokens`, presented at the same moment, were refreshed."""
+    barrier = threading.Barrier(len(tokens))
+
+    def spend(token: str) -> bool:
+        with rp.oauth() as client:
+            barrier.wait()
+            try:
+                client.refresh_token(rp.metadata["token_endpoint"], refresh_token=token)
+            except OAuthError:
+                return False
+        return True
+
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        return sum(pool.map(spend, tokens))
+
+
+def test_grace_twins_spent_at_once_have_a_single_winner(make_rp: RpFactory, person: Person,
+                                                        browser: Browser) -> None:
+    rp = offline_rp(make_rp)
+    for _ in range(6):  # who wins a race is chance: several families
+        first = _new_family(rp, person, browser)
+        twins = [refresh(rp, first)["refresh_token"] for _ in range(2)]
+        # RFC 9700 §4.14.2: two branches of one family living on would hide a theft for good
+        assert _winners_at_once(rp, twins) == 1
+
+
+def test_two_late_uses_at_once_get_one_grace_sibling_at_most(make_rp: RpFactory, person: Person,
+                                                             browser: Browser) -> None:
+    rp = offline_rp(make_rp)
+    for _ in range(3):
+        first = _new_family(rp, person, browser)
+        refresh(rp, first)
+        assert _winners_at_once(rp, [first, first]) == 1  # a sibling, then reuse
+
+
+LONG_RESOURCES = [f"https://api-{i}.example.gov.cn/" + "v" * 90 for i in range(3)]
+
+
+def test_a_grant_of_several_long_resources_refreshes(make_rp: RpFactory, person: Person, browser: Browser) -> None:
+    rp = offline_rp(make_rp, resources=LONG_RESOURCES)
+    auth = rp.authorization()
+    url = auth.url + "".join("&resource=" + quote(uri, safe="") for uri in LONG_RESOURCES)
+    params = callback_params(browser.login(url, person.username, person.password, stop_at=rp.redirect_uri))
+    first = rp.fetch_token(params["code"], auth.verifier)  # RFC 8707: every resource of the grant is kept
+    last = refresh(rp, first["refresh_token"], resource=LONG_RESOURCES[2])
+    assert introspect(rp, last["access_token"]).json()["aud"] == LONG_RESOURCES[2]
