@@ -59,7 +59,10 @@ class ClientAssertion(JWTBearerClientAssertion):
         form = request.form
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             return None
-        header, unverified = self.extract_assertion(form.get("client_assertion") or "")
+        try:
+            header, unverified = self.extract_assertion(form.get("client_assertion") or "")
+        except RecursionError:  # JSON nested too deeply for the parser (authlib catches ValueError only)
+            raise InvalidClientError(description="client_assertion is not a valid JWT") from None
         alg = header.get("alg")
         if not self.handles(alg):
             return None  # the other JWT method's
@@ -81,7 +84,7 @@ class ClientAssertion(JWTBearerClientAssertion):
             claims = jwt.decode(form["client_assertion"], self.key(client, header), algorithms=[alg]).claims
         except NoKey as exc:
             raise InvalidClientError(description=f"client_assertion cannot be verified: {exc}") from None
-        except JoseError:
+        except (JoseError, RecursionError):
             raise InvalidClientError(description="client_assertion signature does not verify") from None
         self.check_claims(claims, client_id, {self.issuer, self.issuer + "/token", request.uri})
         request.client = client

@@ -238,7 +238,8 @@ class Flow(SecondFactorSteps):
         items += [("ui_locales", ui_locales)] if ui_locales else []
         session = self.core.sessions.load(session_handle)
         client = self.core.clients.get(device.client_id)
-        if client is None or session is None or self.core.accounts.get(session.account_id) is None:
+        profile = self.core.accounts.get(session.account_id) if session is not None else None
+        if client is None or profile is None or profile.status != "active":  # a disabled account: as no session
             return self._interaction(items, browser_id, device.client_id, "login", None, device)
         auth = _authentication(session)
         step = "enterprise" if self._chooses_enterprise(client, auth, dict(items)) else "consent"

@@ -147,6 +147,8 @@ class RequestObjects:
             raise RequestRejected("invalid_request_object", f"request object cannot be verified: {exc}") from None
         except JoseError:
             raise RequestRejected("invalid_request_object", "request object signature does not verify") from None
+        except RecursionError:  # a signed payload nested too deeply for the JSON parser
+            raise RequestRejected("invalid_request_object", "the request object is not a JSON object") from None
 
     def _check(self, claims: dict[str, Any], client: RegisteredClient, *, signed: bool) -> None:
         now = time.time()

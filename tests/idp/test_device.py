@@ -137,6 +137,21 @@ def test_a_person_signed_in_on_the_phone_goes_straight_to_consent(provider: Prov
     assert kiosk.poll(codes["device_code"])["token_type"] == "Bearer"
 
 
+def test_a_disabled_persons_session_cannot_approve_a_device(provider: Provider, kiosk: Kiosk, person: Person,
+                                                            browser: Browser) -> None:
+    from tests.idp.test_disabled_account import set_status
+
+    approve_on_phone(browser, kiosk.authorize()["verification_uri_complete"], person)  # signs in
+    set_status(provider, person, "disabled")
+    codes = kiosk.authorize()
+    page = browser.get(codes["verification_uri_complete"])
+    form = parse_form(page.text)
+    shown = browser.follow(browser.http.post(urljoin(str(page.url), form["action"]), data={
+        "csrf_token": form["csrf_token"], "user_code": codes["user_code"]}), "never")
+    assert parse_form(shown.text)["action"].endswith("/login")  # as if signed out: no consent to press
+    set_status(provider, person, "active")
+
+
 def test_a_user_code_is_answered_once(provider: Provider, kiosk: Kiosk, person: Person, browser: Browser) -> None:
     codes = kiosk.authorize()
     approve_on_phone(browser, codes["verification_uri_complete"], person)

@@ -315,6 +315,8 @@ def test_query_encoded_authorization_errors_are_url_encoded(provider: Provider, 
 
 DEEP_JSON = b"[" * 6000 + b"]" * 6000  # deeper than the standard parser's recursion limit
 DEEP_JWT = base64.urlsafe_b64encode(DEEP_JSON).rstrip(b"=").decode() + ".e30.AA"
+# deep enough for the parser, short enough for the limits checked before it (a DPoP proof: 8192)
+DEEP_SHORT = base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000).rstrip(b"=").decode()
 
 
 def test_a_token_with_a_deeply_nested_header_is_refused_by_the_machine_endpoints(http: httpx.Client,
@@ -328,8 +330,20 @@ def test_a_token_with_a_deeply_nested_header_is_refused_by_the_machine_endpoints
     assert revoked.status_code == 200
     userinfo = http.get("/userinfo", headers={"Authorization": f"Bearer {DEEP_JWT}"})
     assert userinfo.status_code == 401 and "invalid_token" in userinfo.headers["www-authenticate"]
-    proof = http.post("/token", data={"grant_type": "client_credentials"}, headers=secret | {"DPoP": DEEP_JWT})
+    proof = http.post("/token", data={"grant_type": "client_credentials"},
+                      headers=secret | {"DPoP": DEEP_SHORT + ".e30.AA"})
     assert oauth_error(proof, 400)["error"] == "invalid_dpop_proof"
+
+
+def test_a_client_assertion_with_a_deeply_nested_payload_is_invalid_client(http: httpx.Client) -> None:
+    header = base64.urlsafe_b64encode(b'{"alg":"RS256"}').rstrip(b"=").decode()
+    assertion = f"{header}.{DEEP_SHORT}.AA"
+    response = http.post("/token", data={
+        "grant_type": "client_credentials", "client_assertion": assertion,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"})
+    # RFC 6749 §5.2: 401 is required only of a client that authenticated with the Authorization header
+    assert oauth_error(response, 400) == {"error": "invalid_client",
+                                          "error_description": "client_assertion is not a valid JWT"}
 
 
 def test_an_id_token_hint_with_a_deeply_nested_header_gets_a_page_not_a_500(http: httpx.Client,

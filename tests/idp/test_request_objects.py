@@ -96,6 +96,16 @@ def test_a_request_object_signed_by_another_key_is_refused(provider: Provider, b
         "invalid_request_object", "request object cannot be verified: no ES256 key of the client matches kid 'k7'")
 
 
+def test_a_signed_request_object_nested_too_deeply_is_refused(provider: Provider, browser: Browser) -> None:
+    from joserfc import jws
+
+    key = ec_key("k1")
+    rp = key_rp(provider, key)
+    nested = jws.serialize_compact({"alg": "ES256", "kid": "k1"}, b"[" * 3000 + b"]" * 3000, key)
+    assert refusal(browser.get(rp.authorize_url(client_id=rp.client_id, request=nested))) == (
+        "invalid_request_object", "the request object is not a JSON object")
+
+
 def test_a_request_object_in_an_unregistered_algorithm_is_refused(provider: Provider, browser: Browser) -> None:
     rsa = RSAKey.generate_key(2048, {"kid": "r1"}, private=True)
     rp = key_rp(provider, ec_key("k1"), request_object_signing_alg="ES256")
