@@ -43,6 +43,11 @@ class Profile:
     updated_at: int
 
 
+def may_sign_in(profile: Profile | None) -> bool:
+    """Whether the account exists and is active: a disabled one signs in nowhere and gets no tokens."""
+    return profile is not None and profile.status == "active"
+
+
 # The columns a Profile is made of, in its field order (updated_at last). The login and userinfo
 # reads are Core selects built once: ORM objects, or a statement built per call, cost more CPU than
 # the round trip itself.
@@ -115,8 +120,7 @@ class Accounts:
 
     def active(self, account_id: str) -> bool:
         """Whether the account exists and may sign in (a disabled account gets no more tokens)."""
-        profile = self.current(account_id, self._store.get(changed_key(account_id)))
-        return profile is not None and profile.status == "active"
+        return may_sign_in(self.current(account_id, self._store.get(changed_key(account_id))))
 
     def changed(self, account_id: str) -> None:
         """Call after a change to the account is committed: every worker's copy of it is read again."""
@@ -152,7 +156,7 @@ class Accounts:
         if row is None or not check.ok:
             return None
         profile = _profile(row[1:])
-        if profile.status != "active":
+        if not may_sign_in(profile):
             return None
         if check.new_hash:
             self._rehash(profile.id, check.new_hash)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, bindparam, update
 from sqlalchemy.exc import IntegrityError
 
 from idp import events
-from idp.accounts import Accounts, Profile
+from idp.accounts import Accounts, Profile, may_sign_in
 from idp.crypto import equal, random_token
 from idp.models import CertificateBinding
 from idp.models._base import utcnow
@@ -167,7 +167,7 @@ class CertificateLogin:
                 # Person accounts come from real-name registration; a certificate alone makes none.
                 raise Refused("no_account", "no account holds this ID number")
         profile = self._accounts.get(account_id)
-        if profile is None or profile.status != "active":
+        if not may_sign_in(profile):
             raise Refused("no_account", "account disabled")
         identity_level = profile.assurance_level
         if identity_level < level:  # this CA's certificates prove more than was known (never lowers)

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from idp import bridge, jose
-from idp.accounts import changed_key
+from idp.accounts import changed_key, may_sign_in
 from idp.claims import release, scope_claims
 from idp.core import Core
 from idp.crypto import equal
@@ -100,7 +100,7 @@ async def userinfo(request: Request) -> Response:
             return _challenge("insufficient_scope", "the access token was not issued for the openid scope", 403,
                               scope="openid", scheme=scheme)
         profile = core.accounts.current(account_id, changed)
-        if profile is None or profile.status != "active":
+        if not may_sign_in(profile):
             return _challenge("invalid_token", "the access token is invalid, expired or revoked", scheme=scheme)
         requested = claims.get("uc") if isinstance(claims.get("uc"), list) else []
         # OIDC Core §5.4 by scope, plus §5.5 the claims the request asked for here

@@ -16,6 +16,7 @@ from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from federation.exchange import ACCESS_TOKEN, Presented
 from federation.partners import Rule
 from idp import events
+from idp.accounts import may_sign_in
 from idp.clients import CONFIDENTIAL_METHODS
 from idp.grants.common import InvalidTargetError, shown
 from idp.metrics import TOKENS_ISSUED
@@ -54,7 +55,7 @@ class PartnerGrant(BaseGrant, TokenEndpointMixin):
         if subject.account_id is None:
             raise InvalidGrantError("the subject is not linked to an account here")
         profile = self.server.accounts.get(subject.account_id)
-        if profile is None or profile.status != "active":
+        if not may_sign_in(profile):
             raise InvalidGrantError("the subject's account cannot be used")
         client = self.request.client
         # acr = min(identity level, authentication strength)

@@ -15,6 +15,7 @@ from federation import broker, linking
 from federation.broker import UpstreamLogin
 from federation.upstream import UpstreamError
 from idp import events
+from idp.accounts import may_sign_in
 from idp.authn import acr
 from idp.core import Core
 from idp.crypto import b64u, digest, equal, random_token
@@ -90,7 +91,7 @@ def _sign_in(request: Request, login: UpstreamLogin, record: dict[str, Any], acc
     """A session for the account (noted under the upstream's sid and sub for its logout), then the flow."""
     core: Core = request.app.state.core
     profile = core.accounts.get(account_id)
-    if profile is None or profile.status != "active":
+    if not may_sign_in(profile):
         return outcome_response(request, error_page("access_denied", "this account cannot sign in", 403),
                                 page_locale(request))
     upstream, claims = login.upstream, login.claims

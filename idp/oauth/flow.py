@@ -14,6 +14,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
 
 from idp import events
+from idp.accounts import may_sign_in
 from idp.authn.acr import scheme
 from idp.authn.stepup import Requirement
 from idp.claims import (ID_NUMBER_ITEM, UNMET_ACR, ClaimsError, Unmet, acr_request, consent_scope, for_request,
@@ -167,7 +168,7 @@ class Flow(SecondFactorSteps):
                        or (max_age is not None and time.time() - session.auth_time > int(max_age))
                        or (hint_sub is not None and hint_sub != self.core.issuer.subject(client, session.account_id)))
         profile = self.core.accounts.get(session.account_id) if session is not None and not needs_login else None
-        if needs_login or profile is None or profile.status != "active":  # a disabled account's session signs in nowhere
+        if needs_login or not may_sign_in(profile):  # a disabled account's session signs in nowhere
             if "none" in prompts:
                 raise AuthorizationError("login_required", "the end-user is not logged in" if session is None
                                          else "the end-user must authenticate again")
@@ -239,7 +240,7 @@ class Flow(SecondFactorSteps):
         session = self.core.sessions.load(session_handle)
         client = self.core.clients.get(device.client_id)
         profile = self.core.accounts.get(session.account_id) if session is not None else None
-        if client is None or profile is None or profile.status != "active":  # a disabled account: as no session
+        if client is None or not may_sign_in(profile):  # a disabled account: as no session
             return self._interaction(items, browser_id, device.client_id, "login", None, device)
         auth = _authentication(session)
         step = "enterprise" if self._chooses_enterprise(client, auth, dict(items)) else "consent"
