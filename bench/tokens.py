@@ -62,6 +62,7 @@ import httpx
 
 from harness import (CPUS, HAS_TASKSET, NOISE_CORES, PASSWORD, PYTHON, QUIET_WAIT_SECONDS, REDIRECT_URI, ROOT,
                      USERNAME, Config, CpuUse, Server, _groups, _kill_all_groups, _kill_group, _on_sigterm,
+                     _proc_cpu_seconds,
                      b64u, cpu_snapshot, event_loop_run, free_port, git_head, out, placement, run_main,
                      wait_for_quiet, wait_until_up, write_results)
 
@@ -509,7 +510,7 @@ def busiest_pid(pgid: int) -> int:
 
 
 def profile(target: Target, figure: str, seconds: float, connections: int, loadgen_cpu: set[int] | None,
-            tool: str, top: int = 12) -> None:
+            tool: str, keep: Path | None = None, top: int = 12) -> None:
     """Sample the worker with py-spy while wrk loads one figure; print the top own and inclusive frames."""
     load = target.loads[figure]
     if load.missing:
@@ -520,10 +521,13 @@ def profile(target: Target, figure: str, seconds: float, connections: int, loadg
     spy = subprocess.Popen([tool, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))), "--rate", "250",
                             "--format", "raw", "--nonblocking", "-o", str(raw)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    before = thread_cpu(pid)
     try:
-        measure(target, figure, seconds + 1, connections, loadgen_cpu, label="")
+        m = measure(target, figure, seconds + 1, connections, loadgen_cpu, label="")
     finally:
         _stderr = spy.communicate(timeout=60)[1]
+    after = thread_cpu(pid)
+    names = thread_names(tool, pid)  # after the load: the pool's threads are started on demand
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -542,11 +546,24 @@ def profile(target: Target, figure: str, seconds: float, connections: int, loadg
         own[frames[-1]] += n
         for name in set(frames):
             inclusive[name] += n
+    if keep is not None:  # the collapsed stacks, for a flame graph or a closer look
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(raw, keep / f"{figure}.txt")
     raw.unlink(missing_ok=True)
     if not total:
         out(f"   profile {figure}: no samples ({_stderr.strip()[-200:]})")
         return
     out(f"   profile {figure}: {total} samples of the busy threads of pid {pid}")
+    if m is not None and m.rate:
+        # py-spy counts a thread waiting for the GIL as busy; the kernel's count is what each thread ran
+        served = m.requests
+        used: dict[str, float] = {}
+        for tid, seconds in after.items():
+            name = names.get(tid, "other")
+            used[name] = used.get(name, 0.0) + seconds - before.get(tid, 0.0)
+        spent = ", ".join(f"{name} {1e6 * cpu / served:.0f}" for name, cpu in
+                          sorted(used.items(), key=lambda item: -item[1]) if 1e6 * cpu / served >= 1)
+        out(f"      CPU per request, by thread (us, from /proc while profiled): {spent}")
     out("      own time (where the CPU is):")
     for name, n in own.most_common(top):
         out(f"        {n / total:6.1%}  {name}")
@@ -554,6 +571,25 @@ def profile(target: Target, figure: str, seconds: float, connections: int, loadg
     for name, n in inclusive.most_common(top + 8):
         if n / total < 0.999:
             out(f"        {n / total:6.1%}  {name}")
+
+
+def thread_names(tool: str, pid: int) -> dict[str, str]:
+    """OS thread id -> Python thread name (numbered pool threads share one name), from `py-spy dump`."""
+    dump = subprocess.run([tool, "dump", "--pid", str(pid), "--nonblocking"], capture_output=True, text=True,
+                          timeout=60).stdout
+    return {tid: re.sub(r"[_-]?\d+(?:\s*\(.*\))?$", "", name) or name
+            for tid, name in re.findall(r'^Thread (\d+) \([^)]*\): "([^"]*)"', dump, re.MULTILINE)}
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far of each thread of `pid`, by OS thread id."""
+    used: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            used[task.name] = _proc_cpu_seconds((task / "stat").read_text())[2]
+        except (OSError, ValueError, IndexError):
+            continue
+    return used
 
 
 def _frame(text: str) -> str:
@@ -657,7 +693,8 @@ def run_config(config: Config, peer_target: Target | None, figures: list[Figure]
             else:
                 out(f"\n== Profile: Yihao {config.label}, 1 worker, py-spy {args.profile_seconds:.0f} s per figure")
                 for f in figures:
-                    profile(target, f.name, args.profile_seconds, args.connections, loadgen_cpus, tool)
+                    profile(target, f.name, args.profile_seconds, args.connections, loadgen_cpus, tool,
+                            args.profile_raw)
             args.profile_done = True
     finally:
         close()
@@ -718,6 +755,8 @@ def main() -> int:
     parser.add_argument("--figures", default=",".join(f.name for f in FIGURES), help="comma-separated figures")
     parser.add_argument("--profile", action="store_true", help="py-spy the 1-worker server under each figure")
     parser.add_argument("--profile-seconds", type=float, default=6.0)
+    parser.add_argument("--profile-raw", type=Path, metavar="DIR",
+                        help="also keep each figure's collapsed py-spy stacks in DIR/FIGURE.txt")
     parser.add_argument("--quick", action="store_true", help="1 run x 2 s, tail 5 s (a smoke check, ~2 minutes)")
     args = parser.parse_args()
     if args.quick:
