@@ -34,6 +34,10 @@ _COLUMNS = [getattr(AuditEvent, name) for name in FIELDS] + [AuditEvent.prev_has
 _INSERT = DriverStatement(AuditEvent.__table__.insert(), columns=[c.key for c in _COLUMNS])  # type: ignore[attr-defined]
 
 
+# json.dumps with options builds an encoder per call; the chain hashes every row, so one is kept
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def chain_key(master: MasterKey) -> bytes:
     """The chain's HMAC key: derived from the master key, used for nothing else."""
     return master.derive("audit-chain")
@@ -42,7 +46,7 @@ def chain_key(master: MasterKey) -> bytes:
 def canonical(row: Mapping[str, Any], prev_hash: str) -> bytes:
     """The bytes a row's hash covers: every field, the time in UTC to the microsecond, sorted keys."""
     body = {name: row[name] for name in FIELDS} | {"at": _iso(row["at"]), "prev_hash": prev_hash}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(body).encode()
 
 
 def row_hash(key: bytes, row: Mapping[str, Any], prev_hash: str) -> str:

@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 import uuid
+from datetime import timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -166,6 +167,32 @@ def test_a_chain_written_in_batches_verifies_in_sequence_order(scratch_engine: E
     assert exported[0]["prev_hash"] == audit.GENESIS
     assert all(b["prev_hash"] == a["row_hash"] for a, b in zip(exported, exported[1:]))
 
+
+
+# What a batch load must carry unchanged: COPY's text format escapes tabs, newlines and backslashes, and
+# spells NULL as \N; a value that looks like an escape must come back as it went in.
+AWKWARD = [
+    {"subject": None, "client_id": "c\tone", "actor": "\\N", "details": {}},
+    {"subject": "line\nbreak", "client_id": None, "actor": "back\\slash", "details": {"q": "\"quoted\" \\N \r\n\t"}},
+    {"subject": "张三", "client_id": "客户端", "actor": None, "details": {"nested": {"list": [1, None, "\u0000x"]},
+                                                                        "名": "福州"}},
+]
+
+
+def test_values_a_batch_load_could_mangle_come_back_as_recorded(scratch_engine: Engine) -> None:
+    writer = events.AuditWriter(scratch_engine, KEY, interval=0.01)
+    recorded = []
+    for fields in AWKWARD:
+        row = events.audit_row(events.TOKEN_ISSUED, subject=fields["subject"], client_id=fields["client_id"],
+                               actor=fields["actor"], **fields["details"])
+        recorded.append(row)
+        writer.put(row)
+    writer.close()
+    exported = list(audit.export(scratch_engine))
+    assert [{k: r[k] for k in ("subject", "client_id", "actor", "details")} for r in exported] == AWKWARD
+    assert [r["at"] for r in exported] == [row["at"].astimezone(timezone.utc).isoformat(timespec="microseconds")
+                                           for row in recorded]
+    assert audit.verify(scratch_engine, KEY).intact
 
 TAMPERING = {
     "altered": (["UPDATE audit_event SET outcome = 'success' WHERE seq = 4"], 4),
