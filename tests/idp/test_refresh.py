@@ -266,6 +266,14 @@ def test_grace_twins_spent_at_once_have_a_single_winner(make_rp: RpFactory, pers
         assert _winners_at_once(rp, twins) == 1
 
 
+def test_a_double_refresh_at_the_same_moment_within_the_grace_gives_both_a_token(make_rp: RpFactory, person: Person,
+                                                                                 browser: Browser) -> None:
+    rp = offline_rp(make_rp)
+    for _ in range(3):  # whichever spends it first, the other gets a sibling
+        first = _new_family(rp, person, browser)
+        assert _winners_at_once(rp, [first, first]) == 2
+
+
 def test_two_late_uses_at_once_get_one_grace_sibling_at_most(make_rp: RpFactory, person: Person,
                                                              browser: Browser) -> None:
     rp = offline_rp(make_rp)
