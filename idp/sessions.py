@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from idp.crypto import digest, random_token
 from idp.settings import Settings
-from idp.store.ephemeral import EphemeralStore, get_json, put_json
+from idp.store.ephemeral import EphemeralStore, get_json, put_json, replace_json
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,13 @@ class Sessions:
             self._store.delete(key)
             return None
         if now - data["v"] > self._idle // 16:  # slide the idle window without a write per request
+            # Only what is still there is extended: a logout that ended the session since it was read
+            # must not be undone by this write (SET XX), nor its sid be left alive without it.
             ttl = self._ttl(session, now)
-            put_json(self._store, key, session.to_json(now), ttl=ttl)
-            self._store.put(sid_key(session.sid), key.encode(), ttl=ttl)
+            if not (replace_json(self._store, key, session.to_json(now), ttl=ttl)
+                    and self._store.replace(sid_key(session.sid), key.encode(), ttl=ttl)):
+                self._store.delete(key)  # ended meanwhile (or its sid was): it stays ended
+                return None
         return session
 
     def create(self, account_id: str, amr: tuple[str, ...], acr: str,

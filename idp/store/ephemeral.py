@@ -30,6 +30,11 @@ class EphemeralStore(Protocol):
         """Set ``key`` only if absent (SET NX); True if this call set it."""
         ...
 
+    def replace(self, key: str, value: bytes, ttl: float) -> bool:
+        """Overwrite ``key`` only if it is live (SET XX), with a new ttl; True if this call set it.
+        What was deleted or expired meanwhile stays gone."""
+        ...
+
     def get(self, key: str) -> bytes | None:
         """Return the live value of ``key``, or None."""
         ...
@@ -111,6 +116,11 @@ def _loads(raw: bytes | None) -> Any:
 def put_json(store: EphemeralStore, key: str, obj: Any, ttl: float) -> None:
     """Store ``obj`` as compact JSON under ``key``."""
     store.put(key, _dumps(obj), ttl)
+
+
+def replace_json(store: EphemeralStore, key: str, obj: Any, ttl: float) -> bool:
+    """Overwrite ``key`` with ``obj`` as compact JSON only if it is live; True if it was."""
+    return store.replace(key, _dumps(obj), ttl)
 
 
 def get_json(store: EphemeralStore, key: str) -> Any:

@@ -42,6 +42,15 @@ class MemoryStore:
             self._write(key, bytes(value), deadline)
             return True
 
+    def replace(self, key: str, value: bytes, ttl: float) -> bool:
+        """Overwrite ``key`` only if it is live, with a new ttl; True if this call set it."""
+        deadline = _deadline(ttl)
+        with self._lock:
+            if self._live(key) is None:
+                return False
+            self._write(key, bytes(value), deadline)
+            return True
+
     def get(self, key: str) -> bytes | None:
         """Return the live value of ``key``, or None."""
         with self._lock:

@@ -60,6 +60,10 @@ class RedisStore:
         """Set ``key`` only if absent (SET NX); True if this call set it."""
         return bool(self._do(lambda r: r.set(self._key(key), value, px=ttl_ms(ttl), nx=True)))
 
+    def replace(self, key: str, value: bytes, ttl: float) -> bool:
+        """Overwrite ``key`` only if it exists (SET XX), with a new ttl; True if this call set it."""
+        return bool(self._do(lambda r: r.set(self._key(key), value, px=ttl_ms(ttl), xx=True)))
+
     def get(self, key: str) -> bytes | None:
         """Return the live value of ``key``, or None."""
         # Without decode_responses the client hands back bytes; its stubs cannot know that.

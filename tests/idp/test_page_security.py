@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any, Callable
 from html import unescape
 from urllib.parse import urljoin, urlsplit
 
@@ -116,6 +117,33 @@ def test_a_session_ends_at_its_absolute_lifetime_however_busy(provider: Provider
         alive.append(sessions.load(handle) is not None)
     assert alive[0] and not alive[-1] and alive == sorted(alive, reverse=True)  # once ended, ended for good
     assert not sessions.alive(session.sid)
+
+
+class _LoggedOutAfterRead:
+    """The provider's own store; right after the first read of a session, a logout elsewhere ends it."""
+
+    def __init__(self, store: Any, logout: Callable[[], object]) -> None:
+        self._store, self._logout = store, logout
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def get(self, key: str) -> bytes | None:
+        value = self._store.get(key)
+        if key.startswith("sess:") and self._logout is not None:
+            logout, self._logout = self._logout, None
+            logout()
+        return value
+
+
+def test_a_logout_between_a_sessions_read_and_its_sliding_write_stays_a_logout(provider: Provider) -> None:
+    settings = provider.core.settings.replace(session_idle_ttl=8, session_max_ttl=600)  # slides each second
+    sessions = Sessions(provider.core.store, settings)
+    handle, session = sessions.create("someone", ("pwd",), "loa/1")
+    time.sleep(1.1)
+    racing = Sessions(_LoggedOutAfterRead(provider.core.store, lambda: sessions.end(handle)), settings)  # type: ignore[arg-type]
+    assert racing.load(handle) is None  # the request that read it just before the logout is not signed in
+    assert sessions.load(handle) is None and not sessions.alive(session.sid)  # and the logout was not undone
 
 
 @pytest.mark.parametrize("path", ["//evil.example/x", "//evil.example", "/\\evil.example/x"])

@@ -163,6 +163,24 @@ def test_add_succeeds_again_once_the_old_value_expired(store: EphemeralStore) ->
     assert store.get("k") == b"second"
 
 
+def test_replace_overwrites_a_live_key_with_its_new_ttl(store: EphemeralStore) -> None:
+    store.put("k", b"first", ttl=0.3)
+    assert store.replace("k", b"second", ttl=10) is True
+    time.sleep(0.4)  # the first ttl would have ended it
+    assert store.get("k") == b"second"
+
+
+def test_replace_never_creates_a_key(store: EphemeralStore) -> None:
+    assert store.replace("never-set", b"v", ttl=10) is False
+    store.put("gone", b"v", ttl=10)
+    store.delete("gone")
+    assert store.replace("gone", b"again", ttl=10) is False
+    store.put("expired", b"v", ttl=0.2)
+    time.sleep(0.3)
+    assert store.replace("expired", b"again", ttl=10) is False
+    assert store.get_many(["never-set", "gone", "expired"]) == [None, None, None]
+
+
 def test_take_returns_the_value_once_then_none(store: EphemeralStore) -> None:
     store.put("code", b"payload", ttl=10)
     assert store.take("code") == b"payload"
