@@ -252,6 +252,9 @@ class Flow(SecondFactorSteps):
         client = self.core.clients.get(device.client_id)
         if client is None:
             return error_page("invalid_client", "client_id is not registered")
+        if approved and not self.core.accounts.active(auth.account_id):  # disabled since the login
+            self.core.devices.answer(device, None)  # the device is told no
+            return error_page("access_denied", "the end-user's account is not active", 403)
         if approved:
             try:
                 auth = for_request(dict(record["p"]), client, auth, self.core.issuer.subject(client, auth.account_id))
@@ -350,6 +353,9 @@ class Flow(SecondFactorSteps):
         req = AuthorizeInput("GET", self.iss + "/authorize", {}, pairs, None, "")
         try:
             grant, client = self._validate(req)
+            if not self.core.accounts.active(auth.account_id):
+                # disabled between the login and now (a consent page, an enterprise choice left open)
+                raise AuthorizationError("access_denied", "the end-user's account is not active", params["redirect_uri"])
             hinted = self._id_token_hint(params.get("id_token_hint"), client)
             if hinted is not None and hinted != self.core.issuer.subject(client, auth.account_id):
                 # OIDC Core §3.1.2.1: the hint names who the client expects; someone else signed in

@@ -152,6 +152,30 @@ def test_a_disabled_persons_session_cannot_approve_a_device(provider: Provider, 
     set_status(provider, person, "active")
 
 
+def test_an_account_disabled_while_the_device_consent_is_open_admits_no_device(provider: Provider, kiosk: Kiosk,
+                                                                                person: Person, browser: Browser) -> None:
+    from tests.idp.test_disabled_account import set_status
+
+    codes = kiosk.authorize()
+    page = browser.get(codes["verification_uri_complete"])
+    form = parse_form(page.text)
+    typed = re.search(r'name="user_code" value="([^"]*)"', page.text)
+    assert typed is not None
+    page = browser.follow(browser.http.post(urljoin(str(page.url), form["action"]), data={
+        "csrf_token": form["csrf_token"], "user_code": typed.group(1)}), "never")
+    form = parse_form(page.text)
+    consent = browser.follow(browser.http.post(urljoin(str(page.url), form["action"]), data={
+        "csrf_token": form["csrf_token"], "username": person.username, "password": person.password}), "never")
+    set_status(provider, person, "disabled")  # before the person presses approve
+    try:
+        answered = browser.consent(consent, "approve", stop_at="never")
+        assert answered.status_code == 403 and "该账号无法登录" in answered.text
+        wait()
+        assert refusal(kiosk, codes["device_code"])[0] == "access_denied"
+    finally:
+        set_status(provider, person, "active")
+
+
 def test_a_user_code_is_answered_once(provider: Provider, kiosk: Kiosk, person: Person, browser: Browser) -> None:
     codes = kiosk.authorize()
     approve_on_phone(browser, codes["verification_uri_complete"], person)

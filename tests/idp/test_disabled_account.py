@@ -47,6 +47,18 @@ def test_a_disabled_account_gets_no_refreshed_tokens_and_its_token_stays_unspent
     assert refresh(rp, first["refresh_token"])["refresh_token"]
 
 
+def test_an_account_disabled_while_its_consent_page_is_open_gets_no_code(provider: Provider, make_rp: RpFactory,
+                                                                         person: Person, browser: Browser) -> None:
+    rp = make_rp()  # not first-party: the person is asked to consent
+    consent_page = browser.login(rp.authorization().url, person.username, person.password, stop_at=rp.redirect_uri,
+                                 consent=None)
+    set_status(provider, person, "disabled")  # an operator disables it before the person presses approve
+    answer = callback_params(browser.consent(consent_page, "approve", rp.redirect_uri))
+    assert answer["error"] == "access_denied" and "code" not in answer
+    assert answer["error_description"] == "the end-user's account is not active"
+    set_status(provider, person, "active")
+
+
 def test_prompt_select_account_shows_the_login_page_even_with_a_session(make_rp: RpFactory, person: Person,
                                                                         browser: Browser) -> None:
     rp = make_rp(first_party=True)
