@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -33,6 +34,17 @@ LOGINS = Counter(
 TOKENS_ISSUED = Counter(
     "yihao_tokens_issued", "Tokens issued by grant_type.", ["grant_type"], registry=REGISTRY
 )
+_ISSUED: dict[str, Any] = {}  # TOKENS_ISSUED's child per grant type: labels() costs more than inc()
+
+
+def token_issued(grant_type: str) -> None:
+    """Count one token response of `grant_type`."""
+    child = _ISSUED.get(grant_type)
+    if child is None:
+        child = _ISSUED[grant_type] = TOKENS_ISSUED.labels(grant_type=grant_type)
+    child.inc()
+
+
 AUDIT_WRITTEN = Counter("yihao_audit_events_written", "Audit events written to the chain.", registry=REGISTRY)
 AUDIT_WRITE_FAILURES = Counter(
     "yihao_audit_write_failures", "Audit batches the database refused (each is retried).", registry=REGISTRY

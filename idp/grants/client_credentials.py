@@ -13,7 +13,7 @@ from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from idp import events
 from idp.clients import CONFIDENTIAL_METHODS
 from idp.grants.common import USER_SCOPES, ClientScopes, access_token_response, token_audience
-from idp.metrics import TOKENS_ISSUED
+from idp.metrics import token_issued
 
 
 class ClientCredentialsGrant(ClientScopes, grants.ClientCredentialsGrant):
@@ -32,6 +32,6 @@ class ClientCredentialsGrant(ClientScopes, grants.ClientCredentialsGrant):
         scope = list_to_scope(requested if requested else sorted(client.allowed_scopes - USER_SCOPES))
         audience = token_audience(client, (), self.request.form.get("resource"))
         token = access_token_response(self, None, scope, audience)
-        TOKENS_ISSUED.labels(grant_type=self.GRANT_TYPE).inc()
+        token_issued(self.GRANT_TYPE)
         events.record(events.TOKEN_ISSUED, client_id=client.client_id, grant_type=self.GRANT_TYPE)
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -10,7 +10,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 
 from idp import events
 from idp.clients import SUPPORTED_SCOPES, RegisteredClient
-from idp.metrics import TOKENS_ISSUED
+from idp.metrics import token_issued
 from idp.oauth.mtls import bound_x5t
 
 USER_SCOPES = frozenset(SUPPORTED_SCOPES)  # scopes about a person: meaningless without one
@@ -55,7 +55,7 @@ def person_tokens(grant: Any, auth: Any, scope: str, resources: tuple[str, ...],
     if "openid" in scopes:
         token["id_token"] = grant.server.issuer.id_token(client, auth, nonce=nonce, access_token=token["access_token"],
                                                          extra=grant.server.requested_id_token_claims(client, auth))
-    TOKENS_ISSUED.labels(grant_type=grant.GRANT_TYPE).inc()
+    token_issued(grant.GRANT_TYPE)
     events.record(events.TOKEN_ISSUED, subject=auth.account_id, client_id=client.client_id,
                   grant_type=grant.GRANT_TYPE)
     return token

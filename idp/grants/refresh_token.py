@@ -11,7 +11,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from idp import events
 from idp.clients import AUTH_METHODS
 from idp.grants.common import InvalidDPoPProofError, access_token_response, token_audience
-from idp.metrics import TOKENS_ISSUED
+from idp.metrics import token_issued
 from idp.refresh import Family, RefreshRejected
 
 
@@ -62,7 +62,7 @@ class RefreshTokenGrant(grants.BaseGrant, grants.TokenEndpointMixin):
             token["id_token"] = self.server.issuer.id_token(client, family.auth, nonce=None,
                                                              access_token=token["access_token"],
                                                              extra=self.server.requested_id_token_claims(client, family.auth))
-        TOKENS_ISSUED.labels(grant_type=self.GRANT_TYPE).inc()
+        token_issued(self.GRANT_TYPE)
         events.record(events.TOKEN_ISSUED, subject=family.account_id, client_id=client.client_id,
                       grant_type=self.GRANT_TYPE)
         return 200, token, self.TOKEN_RESPONSE_HEADER

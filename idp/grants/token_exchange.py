@@ -19,7 +19,7 @@ from idp import events
 from idp.accounts import may_sign_in
 from idp.clients import CONFIDENTIAL_METHODS
 from idp.grants.common import InvalidTargetError, shown
-from idp.metrics import TOKENS_ISSUED
+from idp.metrics import token_issued
 from idp.tokens import Authentication
 
 AMR = ("fed",)
@@ -71,7 +71,7 @@ class PartnerGrant(BaseGrant, TokenEndpointMixin):
                                  "token_type": "Bearer", "expires_in": ttl}
         if scope:
             token["scope"] = scope
-        TOKENS_ISSUED.labels(grant_type=self.GRANT_TYPE).inc()
+        token_issued(self.GRANT_TYPE)
         events.record(events.TOKEN_ISSUED, subject=subject.account_id, client_id=client.client_id,
                       grant_type=self.GRANT_TYPE, subject_issuer=subject.issuer, audience=target,
                       **({"actor": actor.subject, "actor_issuer": actor.issuer} if actor else {}))
