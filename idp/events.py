@@ -254,10 +254,16 @@ def audit_row(event: str, *, outcome: str = "success", subject: str | None = Non
 
     The details are copied through JSON, so a value the table cannot hold fails here, in the
     caller, rather than later in the writer, and a caller changing them afterwards changes nothing.
+    Plain strings, integers, booleans and None (most details: every token's) are what JSON gives back
+    as they are, so for those a copy of the dict is the same copy, without the round trip.
     """
+    plain = all(type(value) in _PLAIN or value is None for value in details.values())
     return {"at": utcnow(), "event": event, "outcome": outcome, "actor": actor, "subject": subject,
             "client_id": client_id, "address": address_var.get(), "request_id": request_id_var.get(),
-            "details": json.loads(json.dumps(details))}
+            "details": dict(details) if plain else json.loads(json.dumps(details, allow_nan=False))}
+
+
+_PLAIN = (str, int, bool)  # exact types: a float may be NaN or infinite, which JSON cannot hold
 
 
 def record(event: str, *, outcome: str = "success", subject: str | None = None, client_id: str | None = None,

@@ -322,3 +322,16 @@ def test_two_providers_in_one_process_each_audit_into_their_own_table(provider: 
         assert _rows(other.core.engine, person.id) == [] and _rows(provider.core.engine, stranger.id) == []
         for core in (provider.core, other.core):
             assert audit.verify(core.engine, audit.chain_key(core.master)).intact
+
+
+def test_details_are_copied_when_recorded_and_refused_there_if_json_cannot_hold_them() -> None:
+    nested = {"scopes": ["openid"]}
+    row = events.audit_row(events.TOKEN_ISSUED, grant_type="refresh_token", count=2, offline=True, hint=None,
+                           nested=nested)
+    nested["scopes"].append("changed afterwards")  # the caller's object changes; the recorded row does not
+    assert row["details"] == {"grant_type": "refresh_token", "count": 2, "offline": True, "hint": None,
+                              "nested": {"scopes": ["openid"]}}
+    with pytest.raises(TypeError):  # in the caller, not later in the writer thread
+        events.audit_row(events.TOKEN_ISSUED, when=object())
+    with pytest.raises(ValueError):  # NaN: JSON in the table cannot hold it
+        events.audit_row(events.TOKEN_ISSUED, ratio=float("nan"))
