@@ -24,6 +24,8 @@ def oauth_error(error: str, description: str, status: int = 400, headers: dict[s
 
 
 def _decode(raw: bytes, where: str) -> list[tuple[str, str]]:
+    if not raw:  # most machine requests have no query string
+        return []
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -52,10 +52,9 @@ class OAuthRequest(OAuth2Request):
         self.method, self.uri, self.headers, self._body = method, uri, headers, None
         self.client = self.auth_method = self.user = self.authorization_code = self.refresh_token = None
         self.credential = self._scope = None
-        query, form = list(query), list(form)
-        self._args = Payload(query).data
-        self._form = Payload(form).data
-        self.payload = Payload(form if method == "POST" else query)
+        args, body = Payload(query), Payload(form)
+        self._args, self._form = args.data, body.data
+        self.payload = body if method == "POST" else args
         self.dpop_jkt: str | None = None  # thumbprint of the request's verified DPoP proof (RFC 9449)
         self.client_certificate: x509.Certificate | None = None  # RFC 8705: mutual TLS at a trusted proxy
 
