@@ -86,7 +86,8 @@ def _endpoint(required: str | None, handle: Callable[[Core, OAuthRequest], OAuth
                     return _respond(*refused)
                 return oauth_error("invalid_client", exc.description, 401, {"WWW-Authenticate": 'Basic realm="yihao"'})
             return exc.response()
-        oauth = OAuthRequest("POST", core.settings.issuer + request.url.path, request.headers, (), items)
+        # the route's own path (request.url would rebuild the whole URL from the scope for it)
+        oauth = OAuthRequest("POST", core.settings.issuer + request.scope["path"], request.headers, (), items)
         oauth.client_certificate = forwarded_certificate(request)  # RFC 8705, from a trusted proxy only
         params = dict(items)
         where = sync.place(core.local_io, local=not may_fetch and _stays_local(params, oauth),

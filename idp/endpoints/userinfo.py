@@ -121,7 +121,7 @@ def _proof(core: Core, request: Request, token: str) -> str | Response:
     """RFC 9449 §7.1: the DPoP scheme needs a valid proof for this request, with `ath` of this token."""
     try:
         proof = core.dpop.check(request.headers.getlist("dpop"), request.method,
-                                core.settings.issuer + request.url.path, access_token=token)
+                                core.settings.issuer + request.scope["path"], access_token=token)
     except DPoPError as refused:
         nonce = core.dpop.nonce() if refused.error == "use_dpop_nonce" else None
         return _challenge(refused.error, refused.description, scheme="dpop", nonce=nonce)
