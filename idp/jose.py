@@ -33,6 +33,9 @@ class InvalidJws(ValueError):
     """A token that is malformed, signed by an unknown key, or whose signature does not verify."""
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # json.dumps builds one per call
+
+
 def _b64(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
 
@@ -107,7 +110,7 @@ def sign(claims: dict[str, Any], key: jwk.JWK, typ: str = "JWT") -> str:
     prepared = _prepare(key)
     if prepared.sign_raw is None:
         raise ValueError("the key has no private part")
-    payload = _b64(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+    payload = _b64(_COMPACT.encode(claims).encode())
     signing_input = prepared.header(typ) + b"." + payload
     return (signing_input + b"." + _b64(prepared.sign_raw(signing_input))).decode("ascii")
 

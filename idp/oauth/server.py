@@ -95,4 +95,7 @@ class YihaoServer(AuthorizationServer):
         """authlib's signals are not used: events are recorded where they happen."""
 
 def json_body(body: Any) -> bytes:
-    return body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return body if isinstance(body, bytes) else _COMPACT.encode(body).encode()
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # json.dumps builds one per call

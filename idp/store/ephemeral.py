@@ -105,7 +105,10 @@ def ttl_ms(ttl: float) -> int:
 
 def _dumps(obj: Any) -> bytes:
     """Serialise compactly: one SSO session per signed-in user adds up."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return _COMPACT.encode(obj).encode()
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # json.dumps builds one per call
 
 
 def _loads(raw: bytes | None) -> Any:
