@@ -21,7 +21,7 @@ from idp.logs import configure_logging
 from idp.endpoints import discovery as discovery_document, jwks as jwks_document
 from idp.middleware.edge import Document, Edge
 from idp.oauth.flow import Flow
-from idp.routes import routes
+from idp.routes import direct_routes, routes
 from idp.settings import Settings
 
 MACHINE_PREFIXES = ("/token", "/par", "/device_authorization", "/introspect", "/revoke", "/userinfo", "/register", "/jwks",
@@ -51,13 +51,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(request, exc.status_code, error, exc.detail, exc.headers)
 
 
+def _fault(scope: Scope) -> Response:
+    """An unexpected fault (logged by the edge): the OAuth error for a machine endpoint, a page for a person."""
+    return _error(Request(scope), 500, "server_error", "an unexpected error occurred; it has been logged")
+
+
 def _too_large(scope: Scope) -> Response:
     """A body over the limit: the OAuth error for a machine endpoint, a page for a person's form."""
     return _error(Request(scope), 413, "invalid_request", "request body too large", {"Connection": "close"})
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    return _error(request, 500, "server_error", "an unexpected error occurred; it has been logged")
+    return _fault(request.scope)  # a fault outside the edge's reach
 
 
 def create_app(settings: Settings, core: Core | None = None) -> Starlette:
@@ -83,10 +88,12 @@ def create_app(settings: Settings, core: Core | None = None) -> Starlette:
                                           discovery_document.CACHE_CONTROL),
         jwks_document.PATH: Document(core.keys.cached_jwks_json, jwks_document.MEDIA_TYPE, jwks_document.CACHE_CONTROL),
     }
+    table = routes(settings)
     middleware = [Middleware(Edge, hsts=settings.hsts, max_bytes=settings.max_body_bytes, documents=documents,
-                             audit=core.audit, too_large=_too_large)]
+                             direct=direct_routes(table),
+                             audit=core.audit, too_large=_too_large, server_error=_fault)]
     handlers: dict[Any, Any] = {HTTPException: _http_error, Exception: _server_error}
-    app = Starlette(routes=routes(settings), middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
+    app = Starlette(routes=table, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
     app.state.core = core
     app.state.flow = Flow(core)
     app.state.logout_worker = worker

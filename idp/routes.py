@@ -21,6 +21,15 @@ from idp.settings import Settings
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
 
 
+DIRECT = ("token", "userinfo", "introspect", "revoke")  # machine endpoints the edge calls itself
+
+
+def direct_routes(table: list[BaseRoute]) -> dict[tuple[str, str], Route]:
+    """(path, method) -> route, for the `DIRECT` endpoints (see `idp.middleware.edge`); HEAD stays routed."""
+    return {(route.path, method): route for route in table
+            if isinstance(route, Route) and route.name in DIRECT for method in route.methods or () if method != "HEAD"}
+
+
 def routes(settings: Settings) -> list[BaseRoute]:
     # The router tries routes in order, a regular expression each: the machine endpoints called on
     # every token come first (their paths overlap no other). Discovery and JWKS are answered by the

@@ -5,11 +5,18 @@ In:  the request id (a well-formed X-Request-ID, else a fresh one) bound for log
      destination (`idp.events.use`), and the body limit (413 on a Content-Length or a
      streamed body over `max_bytes`, never a 500).
 Out: X-Request-ID and the default security headers (a handler's own value wins), then one access-log
-     line and the request metrics by route template, with the status (500 when the app raised before
-     answering) and the duration.
+     line and the request metrics by route template, with the status and the duration. A fault the
+     app did not answer is logged here (type and message, with the request id) and answered by
+     `server_error(scope)` through the same path: a 500 with the request id and the headers too.
 
 One layer rather than a stack of six: each layer wraps `send` and costs a coroutine per message, and
 together they had cost more than a discovery answer itself.
+
+The machine endpoints every token calls (`direct`: token, introspection, revocation, userinfo) are
+called from here as their route would call them, with the route recorded for the metrics: the router's
+scan, the exception middleware and the route's own wrapper (three more layers around `send`) only
+map HTTPException, which those endpoints never raise. A method the route does not take goes through
+the router as before (its 405).
 
 Published documents (the discovery document, the key set) are answered here from bytes already in
 memory: a GET of one is a lookup, not a trip through routing, a Request and a Response. When a
@@ -23,6 +30,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from starlette.requests import Request
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp import events
@@ -34,6 +43,7 @@ from idp.middleware.request_id import pick_request_id, request_id_var
 from idp.middleware.security_headers import CSP, HSTS
 
 logger = logging.getLogger("yihao.access")
+errors = logging.getLogger("yihao.error")
 
 
 def _latin1(pairs: dict[str, str]) -> list[tuple[bytes, bytes]]:
@@ -52,12 +62,17 @@ class Document:
 class Edge:
     def __init__(self, app: ASGIApp, *, hsts: bool, max_bytes: int,
                  documents: Mapping[str, Document] | None = None, audit: events.AuditWriter | None = None,
-                 too_large: Callable[[Scope], ASGIApp] = lambda scope: too_large()) -> None:
-        """`too_large(scope)` answers a body over `max_bytes` (the app's own: a page for a person's form)."""
+                 too_large: Callable[[Scope], ASGIApp] = lambda scope: too_large(),
+                 server_error: Callable[[Scope], ASGIApp] | None = None,
+                 direct: Mapping[tuple[str, str], Route] | None = None) -> None:
+        """`too_large(scope)` answers a body over `max_bytes` (the app's own: a page for a person's form);
+        `server_error(scope)` a fault (without one, the fault goes on to the server)."""
         self.app = app
         self.too_large = too_large
+        self.server_error = server_error
         self.audit = audit
         self.documents = dict(documents or {})
+        self.direct = dict(direct or {})  # (path, method) -> the route of a machine endpoint
         self.max_bytes = max_bytes
         defaults = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
                     "Content-Security-Policy": CSP, "Cross-Origin-Opener-Policy": "same-origin"}
@@ -131,11 +146,20 @@ class Edge:
                 await self.too_large(scope)(scope, receive, send_out)
             else:
                 try:
-                    await self.app(scope, receive_limited, send_out)
+                    route = None if root_path else self.direct.get((path, scope["method"]))
+                    if route is not None:
+                        await _call(route, scope, receive_limited, send_out)
+                    else:
+                        await self.app(scope, receive_limited, send_out)
                 except BodyTooLarge:
                     if started:
                         raise  # too late for a 413; the server aborts the half-sent response
                     await self.too_large(scope)(scope, receive, send_out)
+                except Exception:
+                    if started or self.server_error is None:
+                        raise  # the server logs it and aborts the half-sent response
+                    errors.error("unhandled exception in %s %s", scope["method"], path, exc_info=True)
+                    await self.server_error(scope)(scope, receive, send_out)
         finally:
             self._observe(scope, root_path, status, time.perf_counter() - began)
         # Not reset on error: the server logs the unhandled exception after we return and that line
@@ -158,3 +182,11 @@ class Edge:
             fields = {"method": raw_method, "path": path, "status": status,
                       "duration_ms": round(seconds * 1000, 2)}
             logger.info("%s %s %s", fields["method"], fields["path"], status, extra=fields)
+
+
+async def _call(route: Route, scope: Scope, receive: Receive, send: Send) -> None:
+    """What the router and the route do for a request they match (the scope as they leave it),
+    for an endpoint that takes a Request and returns a Response."""
+    scope["route"], scope["endpoint"], scope["path_params"] = route, route.endpoint, {}
+    response = await route.endpoint(Request(scope, receive, send))
+    await response(scope, receive, send)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
 from tests.idp.conftest import Person, Provider, RpFactory
 from tests.live import ProcessServer, free_port, yihao
@@ -28,6 +29,40 @@ def test_metrics_count_requests_by_route_template_logins_and_tokens(provider: Pr
     assert re.search(r'yihao_logins_total\{outcome="success"\} [1-9]', text)
     assert re.search(r'yihao_tokens_issued_total\{grant_type="authorization_code"\} [1-9]', text)
     assert "yihao_http_request_duration_seconds_bucket" in text
+    # the machine endpoints the edge calls directly are counted by their route as any other
+    assert re.search(r'yihao_http_requests_total\{method="POST",route="/token",status="200"\} [1-9]', text)
+    assert re.search(r'yihao_http_request_duration_seconds_count\{method="POST",route="/token"\} [1-9]', text)
+
+
+def test_a_fault_in_a_token_request_is_a_500_oauth_error_with_the_usual_headers(provider: Provider,
+                                                                                make_rp: RpFactory) -> None:
+    rp = make_rp(first_party=True, grant_types=["authorization_code", "refresh_token"])
+    with provider.core.engine.begin() as connection:  # the database loses the table under the provider
+        connection.execute(text("ALTER TABLE refresh_token RENAME TO refresh_token_away"))
+    try:
+        response = httpx.post(provider.url + "/token", data={"grant_type": "refresh_token", "refresh_token": "x" * 43},
+                              auth=(rp.client_id, rp.client_secret))
+    finally:
+        with provider.core.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE refresh_token_away RENAME TO refresh_token"))
+    assert response.status_code == 500
+    assert response.json() == {"error": "server_error", "error_description": "an unexpected error occurred; it has been logged"}
+    assert response.headers["x-request-id"] and response.headers["x-frame-options"] == "DENY"
+    assert "Traceback" not in response.text and "refresh_token_away" not in response.text
+
+
+def test_a_fault_on_a_persons_page_is_a_readable_500_page_with_the_usual_headers(provider: Provider) -> None:
+    with provider.core.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE client RENAME TO client_away"))
+    try:
+        response = httpx.get(provider.url + "/authorize", params={"client_id": "never-seen-" + "x" * 10,
+                                                                   "response_type": "code", "ui_locales": "en"})
+    finally:
+        with provider.core.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE client_away RENAME TO client"))
+    assert response.status_code == 500 and response.headers["content-type"].startswith("text/html")
+    assert "server_error" in response.text and "Traceback" not in response.text
+    assert response.headers["x-request-id"] and response.headers["x-frame-options"] == "DENY"
 
 
 def test_logs_are_json_with_request_ids_and_hold_no_secrets(tmp_path: Path) -> None:
