@@ -33,6 +33,7 @@ def test_userinfo_answers_after_the_database_dropped_every_pooled_connection(pro
         dropped = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                 "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
     assert dropped is not None and dropped[0] >= 1
+    provider.core.accounts.changed(person.id)  # so userinfo reads the account from the database, not its cache
     # The pool has no pre-ping: the read finds its connection dead, and is retried on a new one.
     info = rp.userinfo(tokens["access_token"])
     assert info.status_code == 200 and info.json()["sub"]
