@@ -5,7 +5,7 @@ import re
 from typing import Any, Iterable
 
 from authlib.oauth2.rfc6749 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidScopeError
 from authlib.oauth2.rfc6749.util import scope_to_list
 
 from idp import events
@@ -43,6 +43,8 @@ def access_token_response(grant: Any, auth: Any, scope: str, audience: str | lis
 def person_tokens(grant: Any, auth: Any, scope: str, resources: tuple[str, ...], nonce: str | None) -> dict[str, Any]:
     """A token response for a person's grant (authorization code, device code): the access token,
     a refresh token when the client may have one, an ID token for `openid`."""
+    if not grant.server.accounts.active(auth.account_id):  # disabled since the code was issued or the device approved
+        raise InvalidGrantError("the end-user's account is not active")
     client, request = grant.request.client, grant.request
     token = access_token_response(grant, auth, scope, token_audience(client, resources, request.form.get("resource")))
     scopes = scope.split()

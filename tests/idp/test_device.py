@@ -176,6 +176,20 @@ def test_an_account_disabled_while_the_device_consent_is_open_admits_no_device(p
         set_status(provider, person, "active")
 
 
+def test_a_device_approved_before_the_account_was_disabled_gets_no_tokens(provider: Provider, kiosk: Kiosk,
+                                                                         person: Person, browser: Browser) -> None:
+    from tests.idp.test_disabled_account import set_status
+
+    codes = kiosk.authorize()
+    approve_on_phone(browser, codes["verification_uri_complete"], person)
+    set_status(provider, person, "disabled")  # before the kiosk's next poll
+    try:
+        wait()
+        assert refusal(kiosk, codes["device_code"]) == ("invalid_grant", "the end-user's account is not active")
+    finally:
+        set_status(provider, person, "active")
+
+
 def test_a_user_code_is_answered_once(provider: Provider, kiosk: Kiosk, person: Person, browser: Browser) -> None:
     codes = kiosk.authorize()
     approve_on_phone(browser, codes["verification_uri_complete"], person)

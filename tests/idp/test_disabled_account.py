@@ -59,6 +59,20 @@ def test_an_account_disabled_while_its_consent_page_is_open_gets_no_code(provide
     set_status(provider, person, "active")
 
 
+def test_a_code_issued_before_the_account_was_disabled_gives_no_tokens(provider: Provider, make_rp: RpFactory,
+                                                                      person: Person, browser: Browser) -> None:
+    rp = make_rp(first_party=True)
+    auth = rp.authorization()
+    params = callback_params(browser.login(auth.url, person.username, person.password, stop_at=rp.redirect_uri))
+    set_status(provider, person, "disabled")  # between the redirect and the client's exchange of the code
+    try:
+        response = rp.exchange(params["code"], auth.verifier)
+    finally:
+        set_status(provider, person, "active")
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_grant", "error_description": "the end-user's account is not active"}
+
+
 def test_prompt_select_account_shows_the_login_page_even_with_a_session(make_rp: RpFactory, person: Person,
                                                                         browser: Browser) -> None:
     rp = make_rp(first_party=True)
