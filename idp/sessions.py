@@ -57,10 +57,11 @@ class Sessions:
             return None
         if now - data["v"] > self._idle // 16:  # slide the idle window without a write per request
             # Only what is still there is extended: a logout that ended the session since it was read
-            # must not be undone by this write (SET XX), nor its sid be left alive without it.
+            # must not be undone by this write (SET XX), nor its sid be left alive without it. The sid
+            # keeps what it points to: a re-authentication may have moved it to the session's new handle.
             ttl = self._ttl(session, now)
             if not (replace_json(self._store, key, session.to_json(now), ttl=ttl)
-                    and self._store.replace(sid_key(session.sid), key.encode(), ttl=ttl)):
+                    and self._store.touch(sid_key(session.sid), ttl=ttl)):
                 self._store.delete(key)  # ended meanwhile (or its sid was): it stays ended
                 return None
         return session

@@ -35,6 +35,10 @@ class EphemeralStore(Protocol):
         What was deleted or expired meanwhile stays gone."""
         ...
 
+    def touch(self, key: str, ttl: float) -> bool:
+        """Give a live ``key`` a new ttl, its value unchanged (PEXPIRE); True if it was live."""
+        ...
+
     def get(self, key: str) -> bytes | None:
         """Return the live value of ``key``, or None."""
         ...

@@ -51,6 +51,16 @@ class MemoryStore:
             self._write(key, bytes(value), deadline)
             return True
 
+    def touch(self, key: str, ttl: float) -> bool:
+        """Give a live ``key`` a new ttl, its value unchanged; True if it was live."""
+        deadline = _deadline(ttl)
+        with self._lock:
+            entry = self._live(key)
+            if entry is None:
+                return False
+            self._data[key] = (entry[0], deadline)
+            return True
+
     def get(self, key: str) -> bytes | None:
         """Return the live value of ``key``, or None."""
         with self._lock:

@@ -64,6 +64,10 @@ class RedisStore:
         """Overwrite ``key`` only if it exists (SET XX), with a new ttl; True if this call set it."""
         return bool(self._do(lambda r: r.set(self._key(key), value, px=ttl_ms(ttl), xx=True)))
 
+    def touch(self, key: str, ttl: float) -> bool:
+        """Give a live ``key`` a new ttl, its value unchanged (PEXPIRE); True if it was live."""
+        return bool(self._do(lambda r: r.pexpire(self._key(key), ttl_ms(ttl))))
+
     def get(self, key: str) -> bytes | None:
         """Return the live value of ``key``, or None."""
         # Without decode_responses the client hands back bytes; its stubs cannot know that.

@@ -146,6 +146,39 @@ def test_a_logout_between_a_sessions_read_and_its_sliding_write_stays_a_logout(p
     assert sessions.load(handle) is None and not sessions.alive(session.sid)  # and the logout was not undone
 
 
+class _SlideBeforeDelete:
+    """The provider's own store; just before a session's old handle is deleted, a request still holding
+    that handle slides its idle window."""
+
+    def __init__(self, store: Any, handle_key: str, slide: Callable[[], object]) -> None:
+        self._store, self._handle_key, self._slide = store, handle_key, slide
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def delete(self, key: str) -> None:
+        if key == self._handle_key and self._slide is not None:
+            slide, self._slide = self._slide, None
+            slide()
+        self._store.delete(key)
+
+
+def test_a_slide_during_a_reauthentication_leaves_the_sid_with_the_new_handle(provider: Provider) -> None:
+    from idp.crypto import digest
+
+    settings = provider.core.settings.replace(session_idle_ttl=8, session_max_ttl=600)  # slides each second
+    sessions = Sessions(provider.core.store, settings)
+    old_handle, session = sessions.create("someone", ("pwd",), "loa/1")
+    # the re-authentication's own read slides the window too: the other request's slide comes a second later
+    store = _SlideBeforeDelete(provider.core.store, f"sess:{digest(old_handle)}",
+                               lambda: (time.sleep(1.1), sessions.load(old_handle)))
+    new_handle, again, ended = Sessions(store, settings).replace(old_handle, "someone", ("pwd",), "loa/1")  # type: ignore[arg-type]
+    assert again.sid == session.sid and ended is None  # the same person: the session goes on under a new handle
+    # an upstream's back-channel logout names the sid: it must find the session and end it
+    assert sessions.end_sid(session.sid) is not None
+    assert sessions.load(new_handle) is None and not sessions.alive(session.sid)
+
+
 @pytest.mark.parametrize("path", ["//evil.example/x", "//evil.example", "/\\evil.example/x"])
 def test_the_language_switch_stays_on_this_site_whatever_the_path(provider: Provider, path: str) -> None:
     with httpx.Client() as http:

@@ -164,9 +164,9 @@ def test_add_succeeds_again_once_the_old_value_expired(store: EphemeralStore) ->
 
 
 def test_replace_overwrites_a_live_key_with_its_new_ttl(store: EphemeralStore) -> None:
-    store.put("k", b"first", ttl=0.3)
+    store.put("k", b"first", ttl=1)
     assert store.replace("k", b"second", ttl=10) is True
-    time.sleep(0.4)  # the first ttl would have ended it
+    time.sleep(1.1)  # the first ttl would have ended it
     assert store.get("k") == b"second"
 
 
@@ -179,6 +179,22 @@ def test_replace_never_creates_a_key(store: EphemeralStore) -> None:
     time.sleep(0.3)
     assert store.replace("expired", b"again", ttl=10) is False
     assert store.get_many(["never-set", "gone", "expired"]) == [None, None, None]
+
+
+def test_touch_gives_a_live_key_a_new_ttl_and_keeps_its_value(store: EphemeralStore) -> None:
+    store.put("k", b"v", ttl=1)
+    assert store.touch("k", ttl=10) is True
+    time.sleep(1.1)
+    assert store.get("k") == b"v"
+    store.put("k", b"v", ttl=10)
+    assert store.touch("k", ttl=0.2) is True  # a shorter ttl too
+    time.sleep(0.3)
+    assert store.get("k") is None
+
+
+def test_touch_never_creates_a_key(store: EphemeralStore) -> None:
+    assert store.touch("never-set", ttl=10) is False
+    assert store.get("never-set") is None
 
 
 def test_take_returns_the_value_once_then_none(store: EphemeralStore) -> None:
