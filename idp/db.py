@@ -34,7 +34,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         # SQLite drops a connection's cache whenever another connection has written since its last use,
         # and first-in-first-out handed every request the connection that had waited longest
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=_Pool,
-                               pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True)
+                               pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No pool_pre_ping: it costs a round trip on every checkout. A connection that died (database
@@ -43,8 +43,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     # writes under way at the restart fail. pool_recycle keeps connections younger than idle timeouts.
     # LIFO here too: the busy connections stay few and warm (server-side prepared statements, caches);
     # one left idle at the bottom is replaced when next handed out if it is older than pool_recycle.
+    # hide_parameters: an error's text names the statement, never its values (digests, names, ID numbers)
     return create_engine(url, poolclass=_Pool, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
-                         pool_use_lifo=True)
+                         pool_use_lifo=True, hide_parameters=True)
 
 
 class _Pool(QueuePool):

@@ -8,6 +8,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
+from sqlalchemy.exc import StatementError
+
 from idp.middleware.request_id import request_id_var
 
 _HANDLER_NAME = "yihao-json"
@@ -17,6 +19,21 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "message", "asctime", "taskName", "color_message"
 }
 _EXC_MAX = 300
+
+
+def _described(exc_type: type[BaseException], exc: BaseException | None) -> str:
+    """What a log line says of an exception: its type and message; for a database error, the driver's
+    error class and code only. A database's message quotes values: the row of a key that already
+    exists (a username), a value it could not store, the statement's parameters."""
+    driver = getattr(exc, "orig", None) if isinstance(exc, StatementError) else exc
+    if not isinstance(exc, StatementError) and type(exc).__module__.split(".")[0] not in _DRIVERS:
+        return f"{exc_type.__qualname__}: {exc}"
+    code = getattr(driver, "sqlstate", None) or getattr(driver, "sqlite_errorname", None)
+    inner = f" from {type(driver).__qualname__}" if driver is not None and driver is not exc else ""
+    return f"{exc_type.__qualname__}{inner}" + (f" (code {code})" if code else "") + ": message withheld"
+
+
+_DRIVERS = ("psycopg", "sqlite3")
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,7 +52,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             exc_type, exc = record.exc_info[0], record.exc_info[1]
             entry["exc_type"] = exc_type.__qualname__
-            entry["exc"] = f"{exc_type.__qualname__}: {exc}"[:_EXC_MAX]
+            entry["exc"] = _described(exc_type, exc)[:_EXC_MAX]
         for key, value in record.__dict__.items():
             if key not in _STANDARD:
                 entry.setdefault(key, value)  # caller extras never overwrite the fields above

@@ -224,6 +224,27 @@ def test_json_formatter_logs_the_exception_type_not_the_traceback() -> None:
     assert "Traceback" not in json.dumps(line)
 
 
+def test_a_database_error_is_logged_by_its_class_and_code_never_by_the_values_it_quotes() -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import IntegrityError
+
+    engine = create_engine("sqlite://")  # without hide_parameters: the message quotes them
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE person (name TEXT UNIQUE)"))
+        connection.execute(text("INSERT INTO person VALUES (:n)"), {"n": "350102199001011234"})
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("INSERT INTO person VALUES (:n)"), {"n": "350102199001011234"})
+    except IntegrityError:
+        exc_info = sys.exc_info()
+    record = logging.getLogger("yihao.test").makeRecord("yihao.test", logging.ERROR, __file__, 1, "fault", (),
+                                                       exc_info)
+    line = json.loads(JsonFormatter().format(record))
+    assert "350102199001011234" not in json.dumps(line) and "person" not in line["exc"]
+    assert line["exc_type"] == "IntegrityError"
+    assert line["exc"] == "IntegrityError from IntegrityError (code SQLITE_CONSTRAINT_UNIQUE): message withheld"
+
+
 def test_configure_logging_twice_installs_one_handler() -> None:
     root = logging.getLogger()
     before, level = list(root.handlers), root.level
