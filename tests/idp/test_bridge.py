@@ -28,6 +28,32 @@ def test_core_code_returns_its_value_and_sees_the_tasks_context() -> None:
     assert asyncio.run(scenario()) == ("r-1", True, False)
 
 
+def test_calls_one_after_another_each_see_their_own_tasks_context_and_outlive_failures() -> None:
+    """The greenlets that run core code are reused: a call must see its own task's context, never the
+    one before it, and a call that raised leaves the next one working."""
+
+    def core() -> str:
+        return request_id.get()
+
+    def failing() -> None:
+        raise LookupError("gone")
+
+    async def in_a_task(value: str | None) -> str:
+        if value is not None:
+            request_id.set(value)
+        return await bridge.run(core)
+
+    async def scenario() -> list[str]:
+        seen = [await asyncio.create_task(in_a_task("a"))]
+        with pytest.raises(LookupError):
+            await bridge.run(failing)
+        seen.append(await asyncio.create_task(in_a_task(None)))  # a task that set nothing
+        seen.append(await asyncio.create_task(in_a_task("c")))
+        return seen
+
+    assert asyncio.run(scenario()) == ["a", "none", "c"]
+
+
 def test_waits_interleave_with_other_tasks_on_the_loop() -> None:
     """Two requests' core code, each waiting on something the other provides: only possible if a wait
     hands the loop back instead of blocking it."""
