@@ -17,16 +17,10 @@ fails its tests instead of stalling a worker.
 
 One rule keeps this safe: never hold a threading lock across a `wait`. Another greenlet of the same
 thread taking that lock would block the loop, and with it the greenlet that holds it, forever.
-
-The greenlets are kept and reused, a few per thread: making one, switching into it and letting it end
-cost about 8 us, more than a client-credentials grant spends on anything but its signature; a kept
-one takes the next call in one switch.
 """
 from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, TypeVar
-
-import threading
 
 import greenlet
 from starlette.concurrency import run_in_threadpool
@@ -34,36 +28,12 @@ from starlette.concurrency import run_in_threadpool
 T = TypeVar("T")
 
 
-class _Done:
-    """What a worker hands back when its call has ended: the value, or the exception it raised."""
-
-    __slots__ = ("value", "error")
-
-    def __init__(self, value: Any, error: BaseException | None) -> None:
-        self.value, self.error = value, error
-
-
 class _OnLoop(greenlet.greenlet):
-    """A greenlet running core code for tasks of the event loop, one call after another; its parent is
-    the loop's greenlet. Between calls it waits, idle, in its thread's list."""
+    """A greenlet running core code for a task of the event loop; its parent is the loop's greenlet."""
 
-    def __init__(self, parent: greenlet.greenlet) -> None:
-        super().__init__(self._serve, parent)
-
-    def _serve(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        while True:
-            try:
-                done = _Done(fn(*args), None)
-            except greenlet.GreenletExit:
-                raise  # collected while a call was under way (its loop is gone): end, as the call does
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who raises it
-                done = _Done(None, exc)
-            fn = args = None  # type: ignore[assignment]  # hold nothing of the call while idle
-            fn, args = self.parent.switch(done)  # GreenletExit here: collected while idle, the end
-
-
-_IDLE_KEPT = 32  # idle workers kept per thread: enough for the calls one loop has under way at once
-_idle = threading.local()
+    def __init__(self, fn: Callable[..., Any], parent: greenlet.greenlet) -> None:
+        super().__init__(fn, parent)
+        self.gr_context = parent.gr_context  # the request's context variables (request id, client address)
 
 
 def on_loop() -> bool:
@@ -73,27 +43,16 @@ def on_loop() -> bool:
 
 async def run(fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` on the event loop; each `wait` inside it is awaited by the calling task."""
-    here = greenlet.getcurrent()
-    idle: list[_OnLoop] = _idle.__dict__.setdefault("workers", [])
-    child = idle.pop() if idle else _OnLoop(here)
-    if child.parent is not here:  # a worker serves calls from the greenlet it was made under only
-        child = _OnLoop(here)
-    child.gr_context = here.gr_context  # the request's context variables (request id, client address)
-    pending = child.switch(fn, args)
-    while not isinstance(pending, _Done):  # the child is waiting: `pending` is what it waits for
+    child = _OnLoop(fn, greenlet.getcurrent())
+    pending = child.switch(*args)
+    while not child.dead:  # the child is waiting: `pending` is what it waits for
         try:
             value = await pending
         except BaseException as exc:  # noqa: BLE001 - raised in the child, where its own code handles it
             pending = child.throw(exc)
         else:
             pending = child.switch(value)
-    child.gr_context = None  # keeps no request's context while idle
-    if len(idle) < _IDLE_KEPT:
-        idle.append(child)
-    if pending.error is not None:
-        error, pending.error = pending.error, None
-        raise error
-    return pending.value  # type: ignore[no-any-return]
+    return pending  # type: ignore[no-any-return]
 
 
 def wait(awaitable: Awaitable[T]) -> T:
