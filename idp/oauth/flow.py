@@ -254,6 +254,8 @@ class Flow(SecondFactorSteps):
             return error_page("invalid_client", "client_id is not registered")
         if approved and not self.core.accounts.active(auth.account_id):  # disabled since the login
             self.core.devices.answer(device, None)  # the device is told no
+            events.record(events.DEVICE_DENIED, outcome="failure", subject=auth.account_id,
+                          client_id=client.client_id, reason="account_inactive")
             return error_page("access_denied", "the end-user's account is not active", 403)
         if approved:
             try:
@@ -336,14 +338,17 @@ class Flow(SecondFactorSteps):
             return error_page("invalid_client", "client_id is not registered")
         if not approved:
             events.record(events.CONSENT_DENIED, outcome="failure", subject=auth.account_id, client_id=client.client_id)
+        # an account disabled while the page was open: nothing is remembered (its code or device is refused)
+        remembered = approved and self.core.accounts.active(auth.account_id)
         if "d" in record:  # a device's request: the answer goes to the polling device
-            if approved:
+            if remembered:
                 self.core.consents.grant(auth.account_id, client.client_id, consent_scope(client, params))
             return self._finish_device(record, auth, approved)
         if not approved:
             return self.respond(params["redirect_uri"], params, [("error", "access_denied"),
                                                                  ("error_description", "the end-user denied the request")])
-        self.core.consents.grant(auth.account_id, client.client_id, consent_scope(client, params))
+        if remembered:
+            self.core.consents.grant(auth.account_id, client.client_id, consent_scope(client, params))
         return self.finish(record["p"], auth)
 
     def finish(self, items: list[tuple[str, str]] | list[list[str]], auth: Authentication) -> Outcome:

@@ -1,6 +1,7 @@
 """The device authorization grant (RFC 8628): a kiosk shows a code, a person signs in on a phone."""
 from __future__ import annotations
 
+import json
 import re
 import time
 import random
@@ -172,6 +173,12 @@ def test_an_account_disabled_while_the_device_consent_is_open_admits_no_device(p
         assert answered.status_code == 403 and "该账号无法登录" in answered.text
         wait()
         assert refusal(kiosk, codes["device_code"])[0] == "access_denied"
+        assert not provider.core.consents.covers(person.id, kiosk.client_id, "openid")
+        events.flush()
+        with provider.core.engine.connect() as conn:
+            denied = conn.execute(text("SELECT details FROM audit_event WHERE event = 'device.denied' "
+                                       "AND client_id = :c"), {"c": kiosk.client_id}).scalars().all()
+        assert [json.loads(d) if isinstance(d, str) else d for d in denied] == [{"reason": "account_inactive"}]
     finally:
         set_status(provider, person, "active")
 

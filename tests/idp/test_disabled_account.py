@@ -56,6 +56,7 @@ def test_an_account_disabled_while_its_consent_page_is_open_gets_no_code(provide
     answer = callback_params(browser.consent(consent_page, "approve", rp.redirect_uri))
     assert answer["error"] == "access_denied" and "code" not in answer
     assert answer["error_description"] == "the end-user's account is not active"
+    assert not provider.core.consents.covers(person.id, rp.client_id, "openid")  # and nothing was remembered
     set_status(provider, person, "active")
 
 
