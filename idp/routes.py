@@ -31,21 +31,18 @@ def direct_routes(table: list[BaseRoute]) -> dict[tuple[str, str], Route]:
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
-    # The router tries routes in order, a regular expression each: the machine endpoints called on
-    # every token come first (their paths overlap no other). Discovery and JWKS are answered by the
-    # edge from memory; their routes stand behind it.
     table: list[BaseRoute] = [
-        Route("/token", token, methods=["POST"], name="token"),
-        Route("/userinfo", userinfo, methods=["GET", "POST"], name="userinfo"),
-        Route("/introspect", introspect, methods=["POST"], name="introspect"),
-        Route("/revoke", revoke, methods=["POST"], name="revoke"),
         Route(discovery_document.PATH, discovery, methods=["GET"], name="discovery"),
         Route(jwks_document.PATH, jwks, methods=["GET"], name="jwks"),
         Route("/authorize", authorize, methods=["GET", "POST"], name="authorize"),
         Route("/par", par, methods=["POST"], name="par"),
+        Route("/token", token, methods=["POST"], name="token"),
         Route("/device_authorization", device_authorization, methods=["POST"], name="device_authorization"),
         Route("/device", device.show, methods=["GET"], name="device"),
         Route("/device", device.enter, methods=["POST"], name="device_enter"),
+        Route("/introspect", introspect, methods=["POST"], name="introspect"),
+        Route("/revoke", revoke, methods=["POST"], name="revoke"),
+        Route("/userinfo", userinfo, methods=["GET", "POST"], name="userinfo"),
         Route("/register", register, methods=["POST"], name="registration"),
         Route("/register/{client_id}", configuration, methods=["GET", "PUT", "DELETE"], name="client_configuration"),
         Route("/interaction/{uid}", login.show, methods=["GET"], name="interaction"),
